@@ -1,0 +1,22 @@
+//! Pure codecs between lmrelay's canonical types (`lmrelay-ir`) and the wire formats of
+//! OpenAI, Anthropic and Ollama.
+//!
+//! Each format module has both directions, because lmrelay speaks every format as a server
+//! (to clients) and as a client (to upstreams):
+//! - client side: `decode_request`, `encode_response`, `StreamWriter`, `render_error`;
+//! - upstream side: `encode_request`, `decode_response`, `StreamReader`, `decode_error`.
+//!
+//! No I/O, no clocks, no configuration lookups: callers pass in what a codec needs (the
+//! client-visible model name, timestamps), so every function here is table-testable.
+
+pub mod anthropic;
+pub mod json;
+pub mod ndjson;
+pub mod ollama;
+pub mod openai;
+pub mod sse;
+pub mod stream;
+pub mod time;
+pub mod tools;
+
+pub use stream::{ResponseMeta, StreamDecoder, StreamEncoder, UpstreamOptions};
