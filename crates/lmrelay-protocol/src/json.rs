@@ -123,3 +123,17 @@ mod tests {
         assert!(err.message.contains("empty"), "{}", err.message);
     }
 }
+
+/// A short, printable excerpt of a body, for error messages about unreadable upstream replies.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    let mut out: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
