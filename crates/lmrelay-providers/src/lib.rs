@@ -1,1 +1,31 @@
+//! Upstream adapters: one per provider type, behind one object-safe trait.
+//!
+//! An adapter is sans-I/O. It builds the HTTP request for an upstream (URL, headers, auth,
+//! body), reads the upstream's answer, stream and errors, and classifies failures for the
+//! attempt loop. Sending bytes is the gateway's job. A new provider type touches only this
+//! crate plus one registry line in [`adapter_for`].
 
+mod adapter;
+mod anthropic;
+mod classify;
+mod ollama;
+mod openai;
+mod presets;
+
+pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
+pub use anthropic::AnthropicAdapter;
+pub use classify::{classify, retry_after, UpstreamError};
+pub use ollama::OllamaAdapter;
+pub use openai::OpenAiAdapter;
+pub use presets::{preset_named, Preset, PRESETS};
+
+use std::sync::Arc;
+
+/// The adapter for a provider type.
+pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
+    match kind.dialect() {
+        Dialect::OpenAi => Arc::new(OpenAiAdapter),
+        Dialect::Anthropic => Arc::new(AnthropicAdapter),
+        Dialect::Ollama => Arc::new(OllamaAdapter),
+    }
+}

@@ -1,1 +1,27 @@
+//! lmrelay, the gateway: configuration, the HTTP edge, the request pipeline and the upstream
+//! client. All I/O and policy live here; wire formats live in `lmrelay-protocol` and
+//! `lmrelay-providers`.
 
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod glob;
+pub mod handlers;
+pub mod protocol;
+pub mod relay;
+pub mod routing;
+pub mod runtime;
+pub mod secret;
+pub mod server;
+pub mod upstream;
+
+pub use config::Config;
+pub use runtime::Runtime;
+pub use server::{serve, Gateway};
+
+/// Milliseconds since the Unix epoch, the one clock read codecs get handed.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

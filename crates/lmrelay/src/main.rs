@@ -1,1 +1,162 @@
-fn main() {}
+//! The `lmrelay` command line: serve, check, models, hash-key.
+
+use clap::{Parser, Subcommand};
+use lmrelay::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lmrelay",
+    version,
+    about = "One endpoint for OpenAI, Anthropic and Ollama clients, served by any upstream provider."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (else $LMRELAY_CONFIG, else ./lmrelay.toml, else the built-in default).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config and print the resolved providers, models and routes.
+    Check {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the public model table: model -> ordered targets.
+    Models {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the sha256: form of a gateway key, for the config file.
+    HashKey {
+        /// The key to hash.
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Check { config } => match load(config) {
+            Some(c) => {
+                print_check(&c);
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Models { config } => match load(config) {
+            Some(c) => {
+                print_models(&c);
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::HashKey { key } => {
+            println!("sha256:{}", lmrelay::auth::hash_key(&key));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn load(path: Option<PathBuf>) -> Option<Config> {
+    match Config::discover(path.as_deref()) {
+        Ok(c) => Some(c),
+        Err(errs) => {
+            eprintln!("{errs}");
+            eprintln!("{} error(s) in the config", errs.0.len());
+            None
+        }
+    }
+}
+
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    init_tracing();
+    let Some(config) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    tracing::info!(source = %config.source, providers = config.providers.len(), routes = config.routes.len(), "config loaded");
+    if config.source == "built-in default" {
+        let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        tracing::info!(providers = ?names, "no config file: using providers found in the environment. Add one by exporting e.g. OPENAI_API_KEY or ANTHROPIC_API_KEY, or write lmrelay.toml (see docs/config.md)");
+    }
+    if config.auth == lmrelay::config::AuthMode::None {
+        tracing::warn!("auth = \"none\": anyone who can reach this address may use the gateway");
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(lmrelay::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LMRELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn print_check(c: &Config) {
+    println!("config: {} (valid)", c.source);
+    println!("listen: {}", c.listen);
+    println!("providers:");
+    for p in &c.providers {
+        println!(
+            "  {} ({}) {} keys={} models={} region={}",
+            p.name,
+            p.type_name,
+            p.base_url,
+            p.keys.len(),
+            p.models.join(","),
+            p.region.as_deref().unwrap_or("-")
+        );
+    }
+    println!("routes:");
+    for r in &c.routes {
+        let targets: Vec<String> = r
+            .targets
+            .iter()
+            .map(|t| format!("{}/{}", t.provider, t.model))
+            .collect();
+        println!(
+            "  {} -> {} ({})",
+            r.model,
+            targets.join(", "),
+            r.strategy.as_str()
+        );
+    }
+    println!("keys: {}", c.keys.len());
+}
+
+fn print_models(c: &Config) {
+    let rt_models = lmrelay::routing::public_models(c, 0);
+    for m in rt_models {
+        let targets: Vec<String> = lmrelay::routing::resolve(c, &m.id)
+            .iter()
+            .map(|t| format!("{}/{}", c.providers[t.provider].name, t.model))
+            .collect();
+        println!("{} -> {}", m.id, targets.join(", "));
+    }
+}

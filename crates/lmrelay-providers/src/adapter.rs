@@ -1,0 +1,175 @@
+//! The adapter trait and the values it works with.
+
+use crate::classify::UpstreamError;
+use bytes::Bytes;
+use http::HeaderMap;
+use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ErrorKind};
+use lmrelay_protocol::StreamDecoder;
+
+/// A wire-format family. Client protocols and upstream types both belong to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+    Ollama,
+}
+
+/// A provider type from the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    OpenAi,
+    Anthropic,
+    Ollama,
+}
+
+/// Where and as whom to send one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Base URL by the provider SDK's convention (OpenAI-style includes `/v1`).
+    pub base_url: &'a str,
+    /// The provider's name for the model.
+    pub model: &'a str,
+    /// The upstream API key, if the provider needs one.
+    pub api_key: Option<&'a str>,
+    /// `max_tokens` for formats that require one when the client gave none.
+    pub default_max_tokens: u32,
+    /// The protocol the client spoke, and its headers, so an adapter can forward what only
+    /// a same-protocol upstream understands (for example `anthropic-beta`).
+    pub client: Dialect,
+    pub client_headers: &'a HeaderMap,
+}
+
+/// A fully built upstream HTTP request.
+pub type UpstreamRequest = http::Request<Bytes>;
+
+/// One provider type's wire knowledge.
+pub trait Adapter: Send + Sync {
+    fn dialect(&self) -> Dialect;
+
+    /// Builds a chat request (streamed when `req.stream`).
+    fn chat_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Result<UpstreamRequest, ApiError>;
+
+    /// Reads a successful non-streamed chat response.
+    fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError>;
+
+    /// A decoder for a successful streamed chat response.
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+
+    /// Reads an error response.
+    fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError;
+
+    /// Builds an embeddings request. Providers without embeddings say so.
+    fn embed_request(
+        &self,
+        _req: &EmbedRequest,
+        _target: &Target<'_>,
+    ) -> Result<UpstreamRequest, ApiError> {
+        Err(ApiError::new(
+            ErrorKind::NotFound,
+            "This provider type has no embeddings API.",
+        ))
+    }
+
+    /// Reads a successful embeddings response.
+    fn embed_response(&self, _body: &[u8]) -> Result<EmbedResponse, ApiError> {
+        Err(ApiError::new(
+            ErrorKind::NotFound,
+            "This provider type has no embeddings API.",
+        ))
+    }
+
+    /// Builds a token-count request, for providers that can count; `None` means the
+    /// gateway estimates.
+    fn count_tokens_request(
+        &self,
+        _req: &ChatRequest,
+        _target: &Target<'_>,
+    ) -> Option<Result<UpstreamRequest, ApiError>> {
+        None
+    }
+
+    /// Reads a token-count response.
+    fn count_tokens_response(&self, _body: &[u8]) -> Result<u64, ApiError> {
+        Err(ApiError::new(
+            ErrorKind::NotImplemented,
+            "Token counting is not supported.",
+        ))
+    }
+}
+
+// === impl ProviderKind ===
+
+impl ProviderKind {
+    /// Parses a config `type`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(ProviderKind::OpenAi),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "ollama" => Some(ProviderKind::Ollama),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Ollama => "ollama",
+        }
+    }
+
+    pub fn dialect(self) -> Dialect {
+        match self {
+            ProviderKind::OpenAi => Dialect::OpenAi,
+            ProviderKind::Anthropic => Dialect::Anthropic,
+            ProviderKind::Ollama => Dialect::Ollama,
+        }
+    }
+
+    /// The base URL when the config gives none.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::Ollama => "http://127.0.0.1:11434",
+        }
+    }
+
+    /// Whether requests need an API key.
+    pub fn needs_key(self) -> bool {
+        !matches!(self, ProviderKind::Ollama)
+    }
+}
+
+/// Builds a JSON POST request.
+pub(crate) fn post_json(
+    url: String,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
+    let mut b = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json, text/event-stream");
+    for (k, v) in headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.body(Bytes::from(body)).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("Could not build the upstream request: {e}"),
+        )
+    })
+}
+
+/// Joins a base URL and a path with exactly one slash.
+pub(crate) fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}

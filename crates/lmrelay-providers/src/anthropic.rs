@@ -1,0 +1,118 @@
+//! The `anthropic` provider type: the Messages API.
+
+use crate::adapter::{join, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::classify::{classify, UpstreamError};
+use http::HeaderMap;
+use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, ErrorKind};
+use lmrelay_protocol::{anthropic, StreamDecoder, UpstreamOptions};
+
+/// The only `anthropic-version` there is.
+const API_VERSION: &str = "2023-06-01";
+
+/// The fields `count_tokens` accepts, out of a full Messages body.
+const COUNT_TOKENS_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+];
+
+/// Anthropic Messages upstreams.
+pub struct AnthropicAdapter;
+
+impl Adapter for AnthropicAdapter {
+    fn dialect(&self) -> Dialect {
+        Dialect::Anthropic
+    }
+
+    fn chat_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let body = anthropic::encode_request(req, &options(target))?;
+        post_json(join(target.base_url, "v1/messages"), &headers(target), body)
+    }
+
+    fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError> {
+        anthropic::decode_response(body)
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(anthropic::StreamReader::new())
+    }
+
+    fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
+        classify(status, headers, anthropic::decode_error(status, body))
+    }
+
+    fn count_tokens_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Option<Result<UpstreamRequest, ApiError>> {
+        let build = || {
+            let full = anthropic::encode_request(req, &options(target))?;
+            let mut value: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&full).map_err(|e| {
+                    ApiError::new(
+                        ErrorKind::Server,
+                        format!("Could not build count_tokens: {e}"),
+                    )
+                })?;
+            value.retain(|k, _| COUNT_TOKENS_FIELDS.contains(&k.as_str()));
+            let body = serde_json::to_vec(&value).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Server,
+                    format!("Could not build count_tokens: {e}"),
+                )
+            })?;
+            post_json(
+                join(target.base_url, "v1/messages/count_tokens"),
+                &headers(target),
+                body,
+            )
+        };
+        Some(build())
+    }
+
+    fn count_tokens_response(&self, body: &[u8]) -> Result<u64, ApiError> {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("input_tokens").and_then(serde_json::Value::as_u64))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    "The upstream's count_tokens answer has no input_tokens.",
+                )
+            })
+    }
+}
+
+fn options(target: &Target<'_>) -> UpstreamOptions {
+    UpstreamOptions {
+        model: target.model.to_owned(),
+        default_max_tokens: target.default_max_tokens,
+    }
+}
+
+fn headers(target: &Target<'_>) -> Vec<(&'static str, String)> {
+    let mut h = vec![("anthropic-version", API_VERSION.to_owned())];
+    if let Some(k) = target.api_key {
+        h.push(("x-api-key", k.to_owned()));
+    }
+    // Beta flags mean something only to Anthropic, and only when the client chose them.
+    if target.client == Dialect::Anthropic {
+        if let Some(beta) = target
+            .client_headers
+            .get("anthropic-beta")
+            .and_then(|v| v.to_str().ok())
+        {
+            h.push(("anthropic-beta", beta.to_owned()));
+        }
+    }
+    h
+}

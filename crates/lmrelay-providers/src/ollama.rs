@@ -1,0 +1,62 @@
+//! The `ollama` provider type: Ollama's native `/api/*` endpoints.
+
+use crate::adapter::{join, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::classify::{classify, UpstreamError};
+use http::HeaderMap;
+use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use lmrelay_protocol::{ollama, StreamDecoder, UpstreamOptions};
+
+/// Ollama upstreams (local or ollama.com).
+pub struct OllamaAdapter;
+
+impl Adapter for OllamaAdapter {
+    fn dialect(&self) -> Dialect {
+        Dialect::Ollama
+    }
+
+    fn chat_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let opts = UpstreamOptions {
+            model: target.model.to_owned(),
+            default_max_tokens: target.default_max_tokens,
+        };
+        let body = ollama::encode_request(req, &opts)?;
+        post_json(join(target.base_url, "api/chat"), &auth(target), body)
+    }
+
+    fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError> {
+        ollama::decode_response(body)
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(ollama::StreamReader::new())
+    }
+
+    fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
+        classify(status, headers, ollama::decode_error(status, body))
+    }
+
+    fn embed_request(
+        &self,
+        req: &EmbedRequest,
+        target: &Target<'_>,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let body = ollama::encode_embed_request(req, target.model)?;
+        post_json(join(target.base_url, "api/embed"), &auth(target), body)
+    }
+
+    fn embed_response(&self, body: &[u8]) -> Result<EmbedResponse, ApiError> {
+        ollama::decode_embed_response(body)
+    }
+}
+
+/// Ollama needs no key locally; ollama.com takes a Bearer key.
+fn auth(target: &Target<'_>) -> Vec<(&'static str, String)> {
+    target
+        .api_key
+        .map(|k| vec![("authorization", format!("Bearer {k}"))])
+        .unwrap_or_default()
+}

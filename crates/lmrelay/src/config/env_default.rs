@@ -1,0 +1,103 @@
+//! The built-in default: no config file, providers found in the environment.
+
+use super::load::{DEFAULT_MAX_BODY, DEFAULT_MAX_TOKENS};
+use super::{AuthMode, Config, ProviderConfig};
+use crate::secret::Secret;
+use lmrelay_providers::{ProviderKind, PRESETS};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Builds the default config from the process environment.
+pub fn from_environment() -> Config {
+    from_env(&|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Builds the default config from `env`: OpenAI, Anthropic, Gemini (through its
+/// OpenAI-compatible endpoint), the OpenAI-compatible presets, and Ollama at `$OLLAMA_HOST`
+/// or `http://127.0.0.1:11434`. Each key variable may hold several comma-separated keys.
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
+    let mut providers = Vec::new();
+    let mut add = |name: &str, kind: ProviderKind, base_url: String, var: &str| {
+        if let Some(keys) = env(var) {
+            providers.push(provider(name, kind, base_url, split_keys(&keys)));
+        }
+    };
+    add(
+        "openai",
+        ProviderKind::OpenAi,
+        ProviderKind::OpenAi.default_base_url().into(),
+        "OPENAI_API_KEY",
+    );
+    add(
+        "anthropic",
+        ProviderKind::Anthropic,
+        ProviderKind::Anthropic.default_base_url().into(),
+        "ANTHROPIC_API_KEY",
+    );
+    add(
+        "gemini",
+        ProviderKind::OpenAi,
+        "https://generativelanguage.googleapis.com/v1beta/openai".into(),
+        "GEMINI_API_KEY",
+    );
+    for preset in PRESETS {
+        let Some(var) = preset.env_key else { continue };
+        let base_url = if preset.name == "cloudflare" {
+            match env("CLOUDFLARE_ACCOUNT_ID") {
+                Some(account) => preset.base_url.replace("{account_id}", account.trim()),
+                None => continue,
+            }
+        } else {
+            preset.base_url.to_owned()
+        };
+        add(preset.name, ProviderKind::OpenAi, base_url, var);
+    }
+    let ollama = env("OLLAMA_HOST")
+        .map(|h| {
+            if h.starts_with("http://") || h.starts_with("https://") {
+                h
+            } else {
+                format!("http://{h}")
+            }
+        })
+        .unwrap_or_else(|| "http://127.0.0.1:11434".to_owned());
+    let mut ollama = provider("ollama", ProviderKind::Ollama, ollama, vec![]);
+    ollama.type_name = "ollama".into();
+    providers.push(ollama);
+    Config {
+        source: "built-in default".into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        max_body: DEFAULT_MAX_BODY,
+        auth: AuthMode::Default,
+        admin_token: None,
+        drain_timeout: Duration::from_secs(30),
+        providers,
+        routes: vec![],
+        keys: vec![],
+    }
+}
+
+fn split_keys(v: &str) -> Vec<Secret> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(Secret::new)
+        .collect()
+}
+
+fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>) -> ProviderConfig {
+    ProviderConfig {
+        name: name.to_owned(),
+        kind,
+        type_name: name.to_owned(),
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        keys,
+        models: vec!["*".into()],
+        region: None,
+        timeout: Duration::from_secs(120),
+        weight: 1,
+        prices: HashMap::new(),
+        max_tokens: DEFAULT_MAX_TOKENS,
+    }
+}

@@ -1,0 +1,609 @@
+//! Reading a config file: format detection, `${VAR}` interpolation, duration and size
+//! parsing, and validation that reports every error with file, line and field.
+
+use super::raw::{RawConfig, RawTarget, SizeValue};
+use super::{
+    AuthMode, Config, KeyConfig, KeyMatcher, Price, ProviderConfig, RouteConfig, RouteTarget,
+    Strategy,
+};
+use crate::secret::Secret;
+use lmrelay_providers::{preset_named, ProviderKind};
+use serde_json::Value;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+/// The default request-body limit.
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default `max_tokens` for upstreams that require one.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Provider types that are planned but not built yet.
+const NOT_YET: &[&str] = &["gemini", "azure", "bedrock", "cohere"];
+
+/// A config file's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    /// The field at fault, as a path (`providers[1].type`).
+    pub field: String,
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads and validates a config file (`.yaml`/`.yml` as YAML, anything else as TOML).
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => Format::Toml,
+    };
+    parse_str(&text, format, &file, &|k| std::env::var(k).ok())
+}
+
+/// Parses and validates config text. `env` resolves `${VAR}`.
+pub fn parse_str(
+    text: &str,
+    format: Format,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut ctx = Ctx {
+        file,
+        text,
+        format,
+        errors: Vec::new(),
+    };
+    let tree = match format {
+        Format::Toml => toml::from_str::<toml::Value>(text)
+            .map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                (line, e.message().to_owned())
+            })
+            .and_then(|v| serde_json::to_value(v).map_err(|e| (None, e.to_string()))),
+        Format::Yaml => serde_yaml_ng::from_str::<serde_json::Value>(text)
+            .map_err(|e| (e.location().map(|l| l.line()), e.to_string())),
+    };
+    let mut tree = match tree {
+        Ok(t) => t,
+        Err((line, message)) => {
+            return Err(ConfigErrors(vec![ConfigError {
+                file: file.to_owned(),
+                line,
+                field: String::new(),
+                message: format!("syntax error: {message}"),
+            }]))
+        }
+    };
+    if tree.is_null() {
+        tree = Value::Object(Default::default());
+    }
+    interpolate(&mut tree, "", env, &mut ctx);
+    let raw: RawConfig = match serde_path_to_error::deserialize(tree) {
+        Ok(r) => r,
+        Err(e) => {
+            let field = e.path().to_string();
+            ctx.error(&field, e.into_inner().to_string());
+            return Err(ConfigErrors(ctx.errors));
+        }
+    };
+    let config = validate(raw, &mut ctx);
+    if ctx.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(ctx.errors))
+    }
+}
+
+/// Collects errors and finds the lines they belong to.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    format: Format,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        let line = self.line_of(field);
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Finds the line of a field path such as `providers[1].type`: the n-th table or list
+    /// item of that section, then the first line after it that sets the key.
+    fn line_of(&self, field: &str) -> Option<usize> {
+        let mut parts = field.split('.');
+        let head = parts.next()?;
+        // `keys[0]` is found by its key name, `keys`.
+        let key = parts.next().map(|k| k.split('[').next().unwrap_or(k));
+        let (section, index) = match head.split_once('[') {
+            Some((s, rest)) => (s, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (head, None),
+        };
+        let lines: Vec<&str> = self.text.lines().collect();
+        let key_line = |from: usize, key: &str| {
+            lines[from..]
+                .iter()
+                .position(|l| {
+                    let t = l.trim_start().trim_start_matches("- ");
+                    t.starts_with(key) && t[key.len()..].trim_start().starts_with(['=', ':'])
+                })
+                .map(|p| from + p + 1)
+        };
+        let Some(index) = index else {
+            return key_line(0, section).or_else(|| key_line(0, key?));
+        };
+        let start = match self.format {
+            Format::Toml => {
+                let header = format!("[[{section}]]");
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.trim() == header)
+                    .nth(index)
+                    .map(|(i, _)| i)
+            }
+            Format::Yaml => {
+                let sec = lines
+                    .iter()
+                    .position(|l| l.trim_end() == format!("{section}:"))?;
+                lines
+                    .iter()
+                    .enumerate()
+                    .skip(sec + 1)
+                    .filter(|(_, l)| l.trim_start().starts_with("- "))
+                    .nth(index)
+                    .map(|(i, _)| i)
+            }
+        }?;
+        match key {
+            Some(k) => key_line(start, k).or(Some(start + 1)),
+            None => Some(start + 1),
+        }
+    }
+}
+
+/// Replaces `${VAR}` in every string of the tree.
+fn interpolate(v: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>, ctx: &mut Ctx) {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + 2..];
+                let Some(end) = after.find('}') else {
+                    ctx.error(path, "unterminated `${` in a string");
+                    return;
+                };
+                let name = &after[..end];
+                match env(name) {
+                    Some(val) => out.push_str(&val),
+                    None => ctx.error(path, format!("environment variable `{name}` is not set")),
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), env, ctx);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                interpolate(item, &p, env, ctx);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses `"250ms"`, `"30s"`, `"5m"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("`{s}` is not a duration ({e}); write e.g. \"250ms\", \"30s\" or \"5m\"")
+    })
+}
+
+/// Parses `"10MiB"`, `"512KB"`, `"1048576"`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. \"10MiB\""))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "kib" | "k" => 1024.0,
+        "mb" => 1e6,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}`; use KiB, MiB or GiB"
+            ))
+        }
+    };
+    Ok((n * mult) as usize)
+}
+
+fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
+    check_durations(&raw, ctx);
+    let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen = match parse_listen(&listen_text) {
+        Ok(a) => a,
+        Err(m) => {
+            ctx.error("listen", m);
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    let max_body = match raw.max_body {
+        None => DEFAULT_MAX_BODY,
+        Some(SizeValue::Bytes(n)) => n as usize,
+        Some(SizeValue::Text(t)) => parse_size(&t).unwrap_or_else(|m| {
+            ctx.error("max_body", m);
+            DEFAULT_MAX_BODY
+        }),
+    };
+    let auth = match raw.auth.as_deref() {
+        None => AuthMode::Default,
+        Some("none") => AuthMode::None,
+        Some(other) => {
+            ctx.error(
+                "auth",
+                format!("unknown auth mode `{other}`; the only value is \"none\""),
+            );
+            AuthMode::Default
+        }
+    };
+    let drain_timeout = raw
+        .drain_timeout
+        .as_deref()
+        .map(|d| {
+            parse_duration(d).unwrap_or_else(|m| {
+                ctx.error("drain_timeout", m);
+                Duration::from_secs(30)
+            })
+        })
+        .unwrap_or(Duration::from_secs(30));
+    let providers = validate_providers(raw.providers, ctx);
+    let routes = validate_routes(raw.routes, &providers, ctx);
+    let keys = validate_keys(raw.keys, ctx);
+    if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
+        ctx.error(
+            "listen",
+            format!(
+                "listening on {listen}, which is not a loopback address, with no [[keys]]: add gateway keys, or set auth = \"none\" to open access to anyone"
+            ),
+        );
+    }
+    Config {
+        source: ctx.file.to_owned(),
+        listen,
+        max_body,
+        auth,
+        admin_token: raw
+            .admin
+            .and_then(|a| a.token)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+        drain_timeout,
+        providers,
+        routes,
+        keys,
+    }
+}
+
+/// Durations of sections that later features use are checked now, so a typo fails early.
+fn check_durations(raw: &RawConfig, ctx: &mut Ctx) {
+    let mut check = |field: &str, v: &Option<String>| {
+        if let Some(Err(m)) = v.as_deref().map(parse_duration) {
+            ctx.error(field, m);
+        }
+    };
+    if let Some(c) = &raw.cache {
+        check("cache.ttl", &c.ttl);
+    }
+    if let Some(h) = &raw.health {
+        check("health.interval", &h.interval);
+        check("health.timeout", &h.timeout);
+    }
+    if let Some(s) = &raw.store {
+        if let Some(b) = s
+            .backend
+            .as_deref()
+            .filter(|b| !matches!(*b, "memory" | "redis"))
+        {
+            ctx.error(
+                "store.backend",
+                format!("unknown store backend `{b}`; use \"memory\" or \"redis\""),
+            );
+        }
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("`{s}` is not an address; write host:port, e.g. \"127.0.0.1:8080\""))
+}
+
+fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<ProviderConfig> {
+    let mut out: Vec<ProviderConfig> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let at = |f: &str| format!("providers[{i}].{f}");
+        if p.name.is_empty() || p.name.contains('/') {
+            ctx.error(
+                &at("name"),
+                "a provider name must be non-empty and contain no `/`",
+            );
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            ctx.error(
+                &at("name"),
+                format!("provider name `{}` is used twice", p.name),
+            );
+        }
+        let (kind, default_url) = match ProviderKind::parse(&p.kind) {
+            Some(k) => (k, k.default_base_url()),
+            None => match preset_named(&p.kind) {
+                Some(preset) => (ProviderKind::OpenAi, preset.base_url),
+                None if NOT_YET.contains(&p.kind.as_str()) => {
+                    ctx.error(
+                        &at("type"),
+                        format!(
+                            "provider type `{}` is not available in this version of lmrelay yet; for Gemini, `type = \"openai-compatible\"` with base_url \"https://generativelanguage.googleapis.com/v1beta/openai\" works today",
+                            p.kind
+                        ),
+                    );
+                    continue;
+                }
+                None => {
+                    ctx.error(
+                        &at("type"),
+                        format!("unknown provider type `{}`; use openai, anthropic, ollama or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
+                    );
+                    continue;
+                }
+            },
+        };
+        let base_url = p.base_url.clone().unwrap_or_else(|| default_url.to_owned());
+        if base_url.is_empty() || base_url.contains('{') {
+            ctx.error(
+                &at("base_url"),
+                format!("provider type `{}` needs a base_url", p.kind),
+            );
+        } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            ctx.error(
+                &at("base_url"),
+                format!("`{base_url}` is not an http(s) URL"),
+            );
+        }
+        let keys: Vec<Secret> = p
+            .keys
+            .iter()
+            .flat_map(|k| k.split(','))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .collect();
+        if p.models.is_empty() {
+            ctx.error(
+                &at("models"),
+                "list the models this provider serves, or [\"*\"] for any",
+            );
+        }
+        let timeout = p
+            .timeout
+            .as_deref()
+            .map(|t| {
+                parse_duration(t).unwrap_or_else(|m| {
+                    ctx.error(&at("timeout"), m);
+                    Duration::from_secs(120)
+                })
+            })
+            .unwrap_or(Duration::from_secs(120));
+        out.push(ProviderConfig {
+            name: p.name,
+            kind,
+            type_name: p.kind,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            keys,
+            models: p.models,
+            region: p.region,
+            timeout,
+            weight: p.weight.unwrap_or(1),
+            prices: p
+                .prices
+                .into_iter()
+                .map(|(m, pr)| {
+                    (
+                        m,
+                        Price {
+                            input: pr.input,
+                            output: pr.output,
+                        },
+                    )
+                })
+                .collect(),
+            max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        });
+    }
+    out
+}
+
+fn validate_routes(
+    raw: Vec<super::raw::RawRoute>,
+    providers: &[ProviderConfig],
+    ctx: &mut Ctx,
+) -> Vec<RouteConfig> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = |f: &str| format!("routes[{i}].{f}");
+        if r.model.is_empty() {
+            ctx.error(&at("model"), "a route needs a model name");
+        }
+        if r.targets.is_empty() {
+            ctx.error(
+                &at("targets"),
+                "a route needs at least one target \"provider/model\"",
+            );
+        }
+        let mut targets = Vec::with_capacity(r.targets.len());
+        for t in r.targets {
+            let (spec, weight) = match t {
+                RawTarget::Name(s) => (s, 1),
+                RawTarget::Weighted { target, weight } => (target, weight.unwrap_or(1)),
+            };
+            match spec.split_once('/') {
+                Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+                    if !providers.iter().any(|p| p.name == provider) {
+                        ctx.error(
+                            &at("targets"),
+                            format!("target `{spec}` names provider `{provider}`, which is not configured"),
+                        );
+                    }
+                    targets.push(RouteTarget {
+                        provider: provider.to_owned(),
+                        model: model.to_owned(),
+                        weight,
+                    });
+                }
+                _ => ctx.error(
+                    &at("targets"),
+                    format!("target `{spec}` is not of the form \"provider/model\""),
+                ),
+            }
+        }
+        let strategy = match r.strategy.as_deref() {
+            None => Strategy::Failover,
+            Some(s) => Strategy::parse(s).unwrap_or_else(|| {
+                ctx.error(
+                    &at("strategy"),
+                    format!("unknown strategy `{s}`; use failover, weighted, latency or cheapest"),
+                );
+                Strategy::Failover
+            }),
+        };
+        out.push(RouteConfig {
+            model: r.model,
+            targets,
+            strategy,
+            cache: r.cache.unwrap_or(false),
+        });
+    }
+    out
+}
+
+fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, k) in raw.into_iter().enumerate() {
+        let at = |f: &str| format!("keys[{i}].{f}");
+        let key = match k.key.strip_prefix("sha256:") {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                KeyMatcher::Sha256(hex.to_ascii_lowercase())
+            }
+            Some(_) => {
+                ctx.error(
+                    &at("key"),
+                    "a sha256: key must be followed by 64 hex digits (see `lmrelay hash-key`)",
+                );
+                continue;
+            }
+            None if k.key.is_empty() => {
+                ctx.error(&at("key"), "the key is empty");
+                continue;
+            }
+            None => KeyMatcher::Plain(Secret::new(k.key)),
+        };
+        let Some(models) = k.models else {
+            ctx.error(
+                &at("models"),
+                "list the models this key may use: [\"*\"] for all, [] for none",
+            );
+            continue;
+        };
+        out.push(KeyConfig {
+            name: k.name,
+            key,
+            models,
+            rpm: k.rpm,
+            tpm: k.tpm,
+            budget_usd: k.budget_usd,
+            regions: k.regions,
+        });
+    }
+    out
+}

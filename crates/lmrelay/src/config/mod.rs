@@ -1,0 +1,169 @@
+//! Configuration: a validated, immutable description of providers, routes and keys.
+//!
+//! Three stages: [`raw`] mirrors the file (TOML or YAML) with serde; [`load`] interpolates
+//! `${VAR}`, parses durations and sizes, and validates, collecting every error with its file,
+//! line and field; the result is a [`Config`] in which nothing is left unresolved. When there
+//! is no file, [`env_default`] builds the built-in default from the environment.
+
+mod env_default;
+mod load;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+pub use env_default::from_environment;
+pub use load::{load_file, parse_str, ConfigError, ConfigErrors, Format};
+
+use crate::secret::Secret;
+use lmrelay_providers::ProviderKind;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from: a file path, or `built-in default`.
+    pub source: String,
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    pub max_body: usize,
+    pub auth: AuthMode,
+    pub admin_token: Option<Secret>,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub drain_timeout: Duration,
+    pub providers: Vec<ProviderConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub keys: Vec<KeyConfig>,
+}
+
+/// Who may call the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Keys required when `[[keys]]` exist; open on loopback when none exist.
+    Default,
+    /// Open to anyone (`auth = "none"`).
+    None,
+}
+
+/// One upstream provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The `type` as written (a preset name such as `groq` is an `openai` kind).
+    pub type_name: String,
+    pub base_url: String,
+    pub keys: Vec<Secret>,
+    /// Model names or globs it serves; `*` serves any name.
+    pub models: Vec<String>,
+    pub region: Option<String>,
+    pub timeout: Duration,
+    pub weight: u32,
+    pub prices: HashMap<String, Price>,
+    /// `max_tokens` sent when a client gave none and the upstream requires one.
+    pub max_tokens: u32,
+}
+
+/// Price per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+/// A published model name and where it may be served.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// The name (or glob) clients ask for.
+    pub model: String,
+    pub targets: Vec<RouteTarget>,
+    pub strategy: Strategy,
+    pub cache: bool,
+}
+
+/// One target of a route: `provider/model`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    pub provider: String,
+    /// The provider's model name; `*` means the name the client asked for.
+    pub model: String,
+    pub weight: u32,
+}
+
+/// How a route orders its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Failover,
+    Weighted,
+    Latency,
+    Cheapest,
+}
+
+/// A gateway key that clients present.
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub name: String,
+    pub key: KeyMatcher,
+    /// Allowed model names or globs; empty allows none.
+    pub models: Vec<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub budget_usd: Option<f64>,
+    pub regions: Vec<String>,
+}
+
+/// How a presented key is checked.
+#[derive(Debug, Clone)]
+pub enum KeyMatcher {
+    /// Lowercase hex SHA-256 of the key.
+    Sha256(String),
+    Plain(Secret),
+}
+
+// === impl Strategy ===
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "failover" => Some(Strategy::Failover),
+            "weighted" => Some(Strategy::Weighted),
+            "latency" => Some(Strategy::Latency),
+            "cheapest" => Some(Strategy::Cheapest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Failover => "failover",
+            Strategy::Weighted => "weighted",
+            Strategy::Latency => "latency",
+            Strategy::Cheapest => "cheapest",
+        }
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Loads the config the way `serve` does: `-c FILE`, else `$LMRELAY_CONFIG`, else
+    /// `./lmrelay.toml`, else the built-in default.
+    pub fn discover(explicit: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {
+        if let Some(p) = explicit {
+            return load_file(p);
+        }
+        if let Some(p) = std::env::var_os("LMRELAY_CONFIG").filter(|p| !p.is_empty()) {
+            return load_file(std::path::Path::new(&p));
+        }
+        let local = std::path::Path::new("lmrelay.toml");
+        if local.exists() {
+            return load_file(local);
+        }
+        Ok(from_environment())
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}

@@ -1,0 +1,205 @@
+//! Config parsing and validation tests.
+
+use super::env_default::from_env;
+use super::*;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "OPENAI_KEY_A" => Some("sk-a".into()),
+        "OPENAI_KEY_B" => Some("sk-b".into()),
+        "ANTHROPIC_API_KEY" => Some("sk-ant".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    parse_str(text, Format::Toml, "test.toml", &env)
+}
+
+const PRODUCT_EXAMPLE: &str = r#"
+listen = "127.0.0.1:8080"
+max_body = "10MiB"
+
+[admin]
+token = "t0k"
+
+[store]
+backend = "memory"
+url = "redis://127.0.0.1:6379/0"
+
+[cache]
+enabled = true
+ttl = "60s"
+max_entries = 10000
+
+[health]
+interval = "30s"
+timeout = "2s"
+
+[[providers]]
+name = "openai"
+type = "openai"
+base_url = "https://api.openai.com/v1"
+keys = ["${OPENAI_KEY_A}", "${OPENAI_KEY_B}"]
+models = ["gpt-4o-mini", "gpt-4o"]
+region = "us"
+timeout = "120s"
+weight = 1
+prices = { "gpt-4o-mini" = { input = 0.15, output = 0.60 } }
+
+[[providers]]
+name = "anthropic"
+type = "anthropic"
+keys = ["${ANTHROPIC_API_KEY}"]
+models = ["claude-3-5-haiku-latest"]
+
+[[providers]]
+name = "local"
+type = "ollama"
+base_url = "http://127.0.0.1:11434"
+models = ["*"]
+
+[[routes]]
+model = "chat"
+targets = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "local/llama3.2"]
+strategy = "failover"
+cache = false
+
+[[routes]]
+model = "weighted"
+targets = [{ target = "openai/gpt-4o-mini", weight = 3 }, "local/llama3.2"]
+
+[[keys]]
+name = "marketing"
+key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+models = ["chat", "gpt-4o-mini"]
+rpm = 60
+tpm = 100000
+budget_usd = 50.0
+regions = ["eu"]
+"#;
+
+#[test]
+fn the_documented_example_loads() {
+    let c = parse(PRODUCT_EXAMPLE).expect("valid");
+    assert_eq!(c.max_body, 10 * 1024 * 1024);
+    assert_eq!(c.providers.len(), 3);
+    assert_eq!(c.providers[0].keys.len(), 2);
+    assert_eq!(c.providers[0].keys[1].expose(), "sk-b");
+    assert_eq!(c.providers[1].base_url, "https://api.anthropic.com");
+    assert_eq!(
+        c.routes[0].targets[2],
+        RouteTarget {
+            provider: "local".into(),
+            model: "llama3.2".into(),
+            weight: 1
+        }
+    );
+    assert_eq!(c.routes[1].targets[0].weight, 3);
+    assert_eq!(c.keys[0].models, vec!["chat", "gpt-4o-mini"]);
+    assert!(c.admin_token.is_some());
+}
+
+#[test]
+fn yaml_with_the_same_schema_loads() {
+    let yaml = "listen: 127.0.0.1:9000\nproviders:\n  - name: local\n    type: ollama\n    models: ['*']\nroutes:\n  - model: chat\n    targets: [local/llama3.2]\n";
+    let c = parse_str(yaml, Format::Yaml, "x.yaml", &env).expect("valid");
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.routes[0].targets[0].provider, "local");
+}
+
+#[test]
+fn every_error_is_reported_with_line_and_field() {
+    let text = r#"listen = "127.0.0.1:8080"
+
+[[providers]]
+name = "a"
+type = "openai"
+keys = ["${MISSING_VAR}"]
+models = ["m"]
+
+[[providers]]
+name = "b"
+type = "warp-drive"
+models = ["m"]
+
+[[providers]]
+name = "c"
+type = "ollama"
+models = ["*"]
+timeout = "forever"
+
+[[routes]]
+model = "chat"
+targets = ["nobody/m", "bad"]
+strategy = "random"
+"#;
+    let errs = parse(text).expect_err("invalid").0;
+    let find = |field: &str| {
+        errs.iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error for {field}: {errs:?}"))
+    };
+    let e = find("providers[0].keys[0]");
+    assert!(e.message.contains("MISSING_VAR"));
+    assert_eq!(e.line, Some(6));
+    let e = find("providers[1].type");
+    assert!(e.message.contains("warp-drive"));
+    assert_eq!(e.line, Some(11));
+    let e = find("providers[2].timeout");
+    assert_eq!(e.line, Some(18));
+    assert!(find("routes[0].strategy").message.contains("random"));
+    assert!(
+        errs.iter()
+            .filter(|e| e.field == "routes[0].targets")
+            .count()
+            == 2
+    );
+    let shown = ConfigErrors(errs.clone()).to_string();
+    assert!(shown.contains("test.toml:11: providers[1].type"), "{shown}");
+}
+
+#[test]
+fn unknown_fields_and_syntax_errors_are_named() {
+    let errs =
+        parse("[[providers]]\nname = \"a\"\ntype = \"openai\"\nmodels = [\"m\"]\nmodle = 1\n")
+            .expect_err("typo")
+            .0;
+    assert!(errs[0].message.contains("modle"), "{errs:?}");
+    let errs = parse("listen = \n").expect_err("syntax").0;
+    assert!(errs[0].message.contains("syntax"));
+    assert_eq!(errs[0].line, Some(1));
+}
+
+#[test]
+fn public_address_without_keys_is_refused_unless_auth_none() {
+    let errs = parse("listen = \"0.0.0.0:8080\"\n").expect_err("open").0;
+    assert!(errs[0].message.contains("auth = \"none\""));
+    assert!(parse("listen = \"0.0.0.0:8080\"\nauth = \"none\"\n").is_ok());
+}
+
+#[test]
+fn sizes_and_durations() {
+    assert_eq!(load::parse_size("10MiB"), Ok(10 * 1024 * 1024));
+    assert_eq!(load::parse_size("512"), Ok(512));
+    assert_eq!(load::parse_size("1KB"), Ok(1000));
+    assert!(load::parse_size("ten").is_err());
+    assert_eq!(parse("max_body = \"1KiB\"").expect("ok").max_body, 1024);
+}
+
+#[test]
+fn built_in_default_reads_the_environment() {
+    let c = from_env(&|k| match k {
+        "OPENAI_API_KEY" => Some("sk-1, sk-2".into()),
+        "GROQ_API_KEY" => Some("gsk".into()),
+        "CLOUDFLARE_API_TOKEN" => Some("cf".into()),
+        "OLLAMA_HOST" => Some("10.0.0.5:11434".into()),
+        _ => None,
+    });
+    let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["openai", "groq", "ollama"]);
+    assert_eq!(c.providers[0].keys.len(), 2);
+    assert_eq!(c.providers[1].base_url, "https://api.groq.com/openai/v1");
+    assert_eq!(c.providers[2].base_url, "http://10.0.0.5:11434");
+    assert!(c.listen.ip().is_loopback());
+}

@@ -1,0 +1,60 @@
+//! Anthropic endpoints: messages, count_tokens, models (also under `/anthropic`).
+
+use super::{accept, chat, check_key, json};
+use crate::error::{ErrorReply, GatewayError};
+use crate::protocol::ClientProtocol;
+use crate::relay;
+use crate::server::AppState;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use lmrelay_protocol::anthropic;
+
+pub async fn messages(State(st): State<AppState>, req: Request) -> Response {
+    chat(st, ClientProtocol::Anthropic, req).await
+}
+
+/// `POST /v1/messages/count_tokens`: the upstream's count when it is Anthropic, otherwise
+/// an estimate (Claude Code calls this and must not get a 404).
+pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response {
+    let protocol = ClientProtocol::Anthropic;
+    let a = match accept(&st, protocol, req).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let chat = match anthropic::decode_count_tokens(&a.body) {
+        Ok(c) => c,
+        Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
+    };
+    if let Err(e) = crate::auth::authorize_model(a.key.as_ref(), &chat.model) {
+        return ErrorReply::new(protocol, e).into_response();
+    }
+    match relay::count_tokens(a.rt, &a.ex, &chat).await {
+        Ok(n) => json(anthropic::encode_count_tokens(n)),
+        Err(r) => r,
+    }
+}
+
+pub async fn list_models(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let rt = match check_key(&st, ClientProtocol::Anthropic, &headers) {
+        Ok(rt) => rt,
+        Err(r) => return r,
+    };
+    json(anthropic::encode_models(&rt.public_models()))
+}
+
+pub async fn get_model(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let protocol = ClientProtocol::Anthropic;
+    let rt = match check_key(&st, protocol, &headers) {
+        Ok(rt) => rt,
+        Err(r) => return r,
+    };
+    match super::openai::model_info(&rt, &id) {
+        Some(m) => json(anthropic::encode_model(&m)),
+        None => ErrorReply::new(protocol, GatewayError::UnknownModel(id)).into_response(),
+    }
+}

@@ -1,0 +1,89 @@
+//! OpenAI endpoints: chat, legacy completions, embeddings, models.
+
+use super::{accept, chat, check_key, json};
+use crate::error::{ErrorReply, GatewayError};
+use crate::protocol::ClientProtocol;
+use crate::relay;
+use crate::server::AppState;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use lmrelay_protocol::openai;
+
+pub async fn chat_completions(State(st): State<AppState>, req: Request) -> Response {
+    chat(st, ClientProtocol::OpenAiChat, req).await
+}
+
+pub async fn completions(State(st): State<AppState>, req: Request) -> Response {
+    chat(st, ClientProtocol::OpenAiCompletion, req).await
+}
+
+pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
+    let protocol = ClientProtocol::OpenAi;
+    let a = match accept(&st, protocol, req).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let (embed, base64) = match openai::decode_embed_request(&a.body) {
+        Ok(v) => v,
+        Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
+    };
+    if let Err(e) = crate::auth::authorize_model(a.key.as_ref(), &embed.model) {
+        return ErrorReply::new(protocol, e).into_response();
+    }
+    match relay::embed(a.rt, &a.ex, &embed).await {
+        Ok((answer, provider)) => {
+            let mut r = json(openai::encode_embed_response(&answer, &embed.model, base64));
+            relay::set_provider(r.headers_mut(), &provider);
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/models`; Anthropic clients (which send `anthropic-version`) get their shape.
+pub async fn list_models(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if headers.contains_key("anthropic-version") {
+        return super::anthropic::list_models(State(st), headers).await;
+    }
+    let rt = match check_key(&st, ClientProtocol::OpenAi, &headers) {
+        Ok(rt) => rt,
+        Err(r) => return r,
+    };
+    json(openai::encode_models(&rt.public_models()))
+}
+
+/// `GET /v1/models/{id}` (ids may contain `/`).
+pub async fn get_model(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key("anthropic-version") {
+        return super::anthropic::get_model(State(st), Path(id), headers).await;
+    }
+    let protocol = ClientProtocol::OpenAi;
+    let rt = match check_key(&st, protocol, &headers) {
+        Ok(rt) => rt,
+        Err(r) => return r,
+    };
+    match model_info(&rt, &id) {
+        Some(m) => json(openai::encode_model(&m)),
+        None => ErrorReply::new(protocol, GatewayError::UnknownModel(id)).into_response(),
+    }
+}
+
+/// The listing entry of a model name that resolves, if it does.
+pub(crate) fn model_info(rt: &crate::Runtime, id: &str) -> Option<lmrelay_ir::ModelInfo> {
+    let first = rt.resolve(id).into_iter().next()?;
+    let owned_by = if rt.config.routes.iter().any(|r| r.model == id) {
+        "lmrelay".to_owned()
+    } else {
+        rt.providers[first.provider].config.name.clone()
+    };
+    Some(lmrelay_ir::ModelInfo {
+        id: id.to_owned(),
+        owned_by,
+        created_secs: rt.created_secs,
+    })
+}

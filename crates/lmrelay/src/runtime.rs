@@ -1,0 +1,85 @@
+//! The immutable runtime built from a config: providers with their adapters and key
+//! rotation, and the shared HTTP client. Startup (and, later, reload) build a new one and swap
+//! it in; requests in flight keep the one they started with.
+
+use crate::config::{Config, ProviderConfig};
+use crate::routing::{self, Candidate};
+use crate::secret::Secret;
+use lmrelay_providers::{adapter_for, Adapter};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a request needs, fixed for its lifetime.
+pub struct Runtime {
+    pub config: Config,
+    pub providers: Vec<Provider>,
+    pub client: reqwest::Client,
+    /// When this runtime was built (Unix seconds); model listings report it.
+    pub created_secs: u64,
+}
+
+/// A configured upstream provider.
+pub struct Provider {
+    pub config: ProviderConfig,
+    pub adapter: Arc<dyn Adapter>,
+    next_key: AtomicUsize,
+}
+
+/// Errors building a runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+// === impl Runtime ===
+
+impl Runtime {
+    pub fn build(config: Config) -> Result<Runtime, RuntimeError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| Provider {
+                adapter: adapter_for(p.kind),
+                config: p.clone(),
+                next_key: AtomicUsize::new(0),
+            })
+            .collect();
+        Ok(Runtime {
+            config,
+            providers,
+            client,
+            created_secs: crate::now_ms() / 1000,
+        })
+    }
+
+    /// The ordered candidates for a model name.
+    pub fn resolve(&self, model: &str) -> Vec<Candidate> {
+        routing::resolve(&self.config, model)
+    }
+
+    pub fn public_models(&self) -> Vec<lmrelay_ir::ModelInfo> {
+        routing::public_models(&self.config, self.created_secs)
+    }
+}
+
+// === impl Provider ===
+
+impl Provider {
+    /// The next API key in rotation, if the provider has keys.
+    pub fn next_key(&self) -> Option<&Secret> {
+        let keys = &self.config.keys;
+        if keys.is_empty() {
+            return None;
+        }
+        let i = self.next_key.fetch_add(1, Ordering::Relaxed) % keys.len();
+        keys.get(i)
+    }
+}

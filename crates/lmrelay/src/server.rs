@@ -1,0 +1,192 @@
+//! The HTTP edge: the route table, the request-id layer, and serving with a bounded
+//! graceful shutdown.
+
+use crate::config::Config;
+use crate::handlers::{anthropic, ollama, openai, service};
+use crate::relay::PROVIDER_HEADER;
+use crate::runtime::{Runtime, RuntimeError};
+use arc_swap::ArcSwap;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::Router;
+use http::HeaderValue;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Shared state of the handlers: the current runtime, swapped atomically on reload.
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+}
+
+/// The request id of an exchange (from the client's `x-request-id`, or generated).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A gateway bound to its address, ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    state: AppState,
+    drain: std::time::Duration,
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Builds the runtime and binds `config.listen`.
+    pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
+        let addr = config.listen;
+        let drain = config.drain_timeout;
+        let runtime = Runtime::build(config)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Gateway {
+            listener,
+            state: AppState {
+                runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            },
+            drain,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most
+    /// the drain timeout.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let app = router(self.state);
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let mut rx = rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        shutdown.await;
+        tracing::info!(
+            drain_secs = self.drain.as_secs(),
+            "shutting down; draining in-flight requests"
+        );
+        let _ = tx.send(true);
+        match tokio::time::timeout(self.drain, server).await {
+            Ok(Ok(result)) => result.map_err(ServeError::Io),
+            Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!("drain timeout reached; closing the remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs the gateway for `lmrelay serve` until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let gateway = Gateway::bind(config).await?;
+    let addr = gateway.local_addr()?;
+    tracing::info!(%addr, "lmrelay listening");
+    gateway.run(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// The route table.
+pub fn router(state: AppState) -> Router {
+    let anthropic_routes = Router::new()
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/models", get(anthropic::list_models))
+        .route("/v1/models/{*id}", get(anthropic::get_model));
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{*id}", get(openai::get_model))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .nest("/anthropic", anthropic_routes)
+        .route("/api/chat", post(ollama::chat_handler))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/embed", post(ollama::embed))
+        .route("/api/embeddings", post(ollama::embeddings))
+        .route("/api/tags", get(ollama::tags))
+        .route("/api/show", post(ollama::show))
+        .route("/api/ps", get(ollama::ps))
+        .route("/api/version", get(ollama::version))
+        .route("/api/pull", any(ollama::not_managed))
+        .route("/api/push", any(ollama::not_managed))
+        .route("/api/create", any(ollama::not_managed))
+        .route("/api/copy", any(ollama::not_managed))
+        .route("/api/delete", any(ollama::not_managed))
+        .route("/api/blobs/{digest}", any(ollama::not_managed))
+        .route("/", get(ollama::root))
+        .route("/healthz", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Gives every exchange a request id and every response `x-request-id` and
+/// `x-lmrelay-provider` (`lmrelay` when the gateway answered itself).
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| lmrelay_protocol::tools::random_id("req_", 24));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-request-id", v);
+    }
+    if !h.contains_key(PROVIDER_HEADER) {
+        h.insert(PROVIDER_HEADER, HeaderValue::from_static("lmrelay"));
+    }
+    resp
+}
