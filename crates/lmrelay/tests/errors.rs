@@ -1,0 +1,315 @@
+//! Errors: bad input, unknown models, body limits, upstream failures translated across
+//! protocols (before and inside streams), always in the client's own shape.
+
+mod common;
+
+use common::{Client, Env, Upstream, CLIENTS, UPSTREAMS};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_right_status_and_shape_and_the_gateway_keeps_serving() {
+    let env = Env::start().await;
+    for client in CLIENTS {
+        let model_field_bad = match client {
+            Client::Anthropic => json!({"model": 7, "max_tokens": 5, "messages": []}),
+            _ => json!({"model": 7, "messages": []}),
+        };
+        let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+            (b"{not json".to_vec(), 400, "JSON"),
+            (b"".to_vec(), 400, "empty"),
+            (model_field_bad.to_string().into_bytes(), 400, "model"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 5}).to_string().into_bytes(), 400, "model"),
+            (json!({"model": "to-openai", "messages": "nope", "max_tokens": 5}).to_string().into_bytes(), 400, "messages"),
+            (json!({"model": "no-such-model", "stream": false, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}).to_string().into_bytes(), 404, "no-such-model"),
+            (vec![b' '; 70 * 1024], 413, "limit"),
+        ];
+        for (body, status, needle) in cases {
+            let (got, headers, bytes) = env.post_raw(client, client.path(), body).await;
+            let ctx = format!(
+                "{client:?} expecting {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            assert_eq!(got, status, "{ctx}");
+            assert_eq!(headers["content-type"], "application/json", "{ctx}");
+            let msg = client.error_message(&bytes);
+            assert!(msg.contains(needle), "{ctx}");
+        }
+        // Still serving.
+        let (status, _, _) = env
+            .post(
+                client,
+                client.path(),
+                &client.chat("to-openai", "still there?", false, false),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    // Ollama clients leave out `messages` legitimately? No: model is still required.
+    let (status, _, bytes) = env
+        .post(Client::Ollama, "/api/chat", &json!({"messages": []}))
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_methods_answer_in_the_protocol_shape() {
+    let env = Env::start().await;
+    let (status, body) = env.get("/v1/nothing", &[]).await;
+    assert_eq!(status, 404);
+    Client::OpenAi.error_message(&body);
+    let (status, body) = env.get("/api/nothing", &[]).await;
+    assert_eq!(status, 404);
+    Client::Ollama.error_message(&body);
+    let (status, body) = env.get("/v1/chat/completions", &[]).await;
+    assert_eq!(status, 405);
+    Client::OpenAi.error_message(&body);
+    let (status, _, body) = env
+        .post(Client::Ollama, "/api/pull", &json!({"model": "x"}))
+        .await;
+    assert_eq!(status, 501);
+    Client::Ollama.error_message(&body);
+    env.stop().await;
+}
+
+/// Statuses a client should see for an upstream failure, per product.md: retryable failures
+/// become 503 (Anthropic clients: 529 overloaded), client-fault 4xx stay themselves, other
+/// non-retryable errors become 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_errors_are_translated_for_every_client() {
+    let env = Env::start().await;
+    struct Case {
+        upstream: Upstream,
+        status: u16,
+        error_type: Option<&'static str>,
+        openai: u16,
+        anthropic: u16,
+        ollama: u16,
+    }
+    let cases = [
+        Case {
+            upstream: Upstream::Anthropic,
+            status: 529,
+            error_type: None,
+            openai: 503,
+            anthropic: 529,
+            ollama: 503,
+        },
+        Case {
+            upstream: Upstream::OpenAi,
+            status: 503,
+            error_type: None,
+            openai: 503,
+            anthropic: 529,
+            ollama: 503,
+        },
+        Case {
+            upstream: Upstream::OpenAi,
+            status: 429,
+            error_type: None,
+            openai: 503,
+            anthropic: 503,
+            ollama: 503,
+        },
+        Case {
+            upstream: Upstream::OpenAi,
+            status: 429,
+            error_type: Some("insufficient_quota"),
+            openai: 502,
+            anthropic: 502,
+            ollama: 502,
+        },
+        Case {
+            upstream: Upstream::Anthropic,
+            status: 400,
+            error_type: None,
+            openai: 400,
+            anthropic: 400,
+            ollama: 400,
+        },
+        Case {
+            upstream: Upstream::Ollama,
+            status: 500,
+            error_type: None,
+            openai: 503,
+            anthropic: 503,
+            ollama: 503,
+        },
+        Case {
+            upstream: Upstream::Anthropic,
+            status: 401,
+            error_type: None,
+            openai: 502,
+            anthropic: 502,
+            ollama: 502,
+        },
+    ];
+    for case in &cases {
+        for client in CLIENTS {
+            let mock = env.mock(case.upstream);
+            match case.error_type {
+                Some(t) => mock.faults().fail_next_typed(case.status, 1, Some(3), t),
+                None => mock.faults().fail_next(case.status, 1, Some(3)),
+            }
+            let (status, headers, bytes) = env
+                .post(
+                    client,
+                    client.path(),
+                    &client.chat(case.upstream.model(), "x", false, false),
+                )
+                .await;
+            let want = match client {
+                Client::OpenAi => case.openai,
+                Client::Anthropic => case.anthropic,
+                Client::Ollama => case.ollama,
+            };
+            let ctx = format!(
+                "{:?} {} -> {client:?}: {}",
+                case.upstream,
+                case.status,
+                String::from_utf8_lossy(&bytes)
+            );
+            assert_eq!(status, want, "{ctx}");
+            client.error_message(&bytes);
+            if want == 503 || want == 529 {
+                assert!(headers.contains_key("retry-after"), "{ctx}");
+            }
+            if client == Client::Anthropic && want == 529 {
+                assert_eq!(
+                    client.error_type(&bytes).as_deref(),
+                    Some("overloaded_error"),
+                    "{ctx}"
+                );
+            }
+            assert_eq!(
+                headers["x-lmrelay-provider"],
+                case.upstream.provider(),
+                "{ctx}"
+            );
+            mock.faults().reset();
+        }
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_inside_streams_use_the_client_protocol() {
+    let env = Env::start().await;
+    for up in UPSTREAMS {
+        for client in CLIENTS {
+            let mock = env.mock(up);
+            mock.faults().set_stream_error_after(Some(3));
+            let (status, _, bytes) = env
+                .post(
+                    client,
+                    client.path(),
+                    &client.chat(up.model(), "one two three four five six", true, false),
+                )
+                .await;
+            mock.faults().reset();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let ctx = format!("{up:?} -> {client:?}: {text}");
+            assert_eq!(status, 200, "{ctx}");
+            match client {
+                Client::OpenAi => {
+                    let frames = common::sse_data(&text);
+                    let last: serde_json::Value =
+                        serde_json::from_str(frames.last().expect("frames")).expect("json");
+                    assert!(last["error"]["message"].is_string(), "{ctx}");
+                    assert!(!frames.iter().any(|f| f == "[DONE]"), "{ctx}");
+                }
+                Client::Anthropic => {
+                    let events = common::sse_events(&text);
+                    assert_eq!(events.last().map(|e| e.0.as_str()), Some("error"), "{ctx}");
+                    assert!(!events.iter().any(|e| e.0 == "message_stop"), "{ctx}");
+                }
+                Client::Ollama => {
+                    let last = text
+                        .lines()
+                        .filter(|l| !l.is_empty())
+                        .last()
+                        .expect("lines");
+                    let v: serde_json::Value = serde_json::from_str(last).expect("json");
+                    assert!(v["error"].is_string(), "{ctx}");
+                }
+            }
+        }
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_stream_ends_in_an_error_not_a_silent_success() {
+    let env = Env::start().await;
+    for up in UPSTREAMS {
+        for client in CLIENTS {
+            env.mock(up).faults().set_drop_after_events(Some(3));
+            let (status, _, bytes) = env
+                .post(
+                    client,
+                    client.path(),
+                    &client.chat(up.model(), "a b c d e f g h", true, false),
+                )
+                .await;
+            env.mock(up).faults().reset();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let ctx = format!("{up:?} -> {client:?}: {text}");
+            assert_eq!(status, 200, "{ctx}");
+            assert!(
+                text.contains("prematurely") || text.contains("cut off") || text.contains("error"),
+                "{ctx}"
+            );
+            match client {
+                Client::OpenAi => assert!(!text.contains("[DONE]"), "{ctx}"),
+                Client::Anthropic => assert!(!text.contains("message_stop"), "{ctx}"),
+                Client::Ollama => assert!(!text.contains("\"done\":true"), "{ctx}"),
+            }
+        }
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_before_the_first_event_is_still_an_http_error() {
+    let env = Env::start().await;
+    // The mock fails the streamed request with 529 before any byte: the client gets a
+    // status, not a 200 with an error inside.
+    env.anthropic.faults().fail_next(529, 1, Some(2));
+    let (status, headers, bytes) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("to-anthropic", "x", true, false),
+        )
+        .await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["retry-after"], "2");
+    // An upstream that errs as its very first stream event also becomes a status.
+    env.anthropic.faults().set_stream_error_after(Some(0));
+    let (status, _, bytes) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("to-anthropic", "x", true, false),
+        )
+        .await;
+    assert_ne!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    env.anthropic.faults().reset();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_an_upstream_cannot_take_is_a_clear_400() {
+    let env = Env::start().await;
+    let body = json!({"model": "to-ollama", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]});
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+    assert!(Client::OpenAi
+        .error_message(&bytes)
+        .to_lowercase()
+        .contains("image"));
+    env.stop().await;
+}
