@@ -224,11 +224,7 @@ async fn errors_inside_streams_use_the_client_protocol() {
                     assert!(!events.iter().any(|e| e.0 == "message_stop"), "{ctx}");
                 }
                 Client::Ollama => {
-                    let last = text
-                        .lines()
-                        .filter(|l| !l.is_empty())
-                        .last()
-                        .expect("lines");
+                    let last = text.lines().rfind(|l| !l.is_empty()).expect("lines");
                     let v: serde_json::Value = serde_json::from_str(last).expect("json");
                     assert!(v["error"].is_string(), "{ctx}");
                 }
