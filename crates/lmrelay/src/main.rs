@@ -39,6 +39,17 @@ enum Command {
         /// The key to hash.
         key: String,
     },
+    /// Start a client tool (claude, codex, aider, …) pointed at the running gateway.
+    ///
+    /// Sets OPENAI_BASE_URL, ANTHROPIC_BASE_URL and OLLAMA_HOST to the gateway's address, and
+    /// the tools' key variables to $LMRELAY_API_KEY (a gateway key) or a placeholder.
+    Run {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The tool and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        tool: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +73,39 @@ fn main() -> ExitCode {
         Command::HashKey { key } => {
             println!("sha256:{}", lmrelay::auth::hash_key(&key));
             ExitCode::SUCCESS
+        }
+        Command::Run { config, tool } => match load(config) {
+            Some(c) => run_tool(&c, &tool),
+            None => ExitCode::FAILURE,
+        },
+    }
+}
+
+fn run_tool(c: &Config, tool: &[String]) -> ExitCode {
+    let Some((program, args)) = tool.split_first() else {
+        eprintln!("name a tool to run");
+        return ExitCode::FAILURE;
+    };
+    let host = if c.listen.ip().is_unspecified() {
+        format!("127.0.0.1:{}", c.listen.port())
+    } else {
+        c.listen.to_string()
+    };
+    let base = format!("http://{host}");
+    let key = std::env::var("LMRELAY_API_KEY").unwrap_or_else(|_| "lmrelay".to_owned());
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .env("OPENAI_BASE_URL", format!("{base}/v1"))
+        .env("OPENAI_API_BASE", format!("{base}/v1"))
+        .env("ANTHROPIC_BASE_URL", &base)
+        .env("OLLAMA_HOST", &base)
+        .env("OPENAI_API_KEY", &key)
+        .env("ANTHROPIC_API_KEY", &key);
+    match cmd.status() {
+        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("cannot start `{program}`: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -158,5 +202,10 @@ fn print_models(c: &Config) {
             .map(|t| format!("{}/{}", c.providers[t.provider].name, t.model))
             .collect();
         println!("{} -> {}", m.id, targets.join(", "));
+    }
+    for p in &c.providers {
+        for pattern in p.models.iter().filter(|m| lmrelay::glob::is_glob(m)) {
+            println!("{pattern} -> {}/<the name asked for>", p.name);
+        }
     }
 }

@@ -1,0 +1,119 @@
+//! The command line: check, models, hash-key, run, and serve's refusal of a bad config.
+
+use std::process::Command;
+
+fn lmrelay() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lmrelay"));
+    c.env_remove("LMRELAY_CONFIG");
+    for var in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GROQ_API_KEY",
+        "OLLAMA_HOST",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lmrelay-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+const GOOD: &str = r#"
+[[providers]]
+name = "oa"
+type = "openai"
+keys = ["sk-secret-value"]
+models = ["gpt-4o"]
+[[providers]]
+name = "local"
+type = "ollama"
+models = ["*"]
+[[routes]]
+model = "chat"
+targets = ["oa/gpt-4o", "local/llama3.2"]
+"#;
+
+#[test]
+fn check_prints_the_resolved_config_without_secrets() {
+    let p = write("good.toml", GOOD);
+    let out = lmrelay()
+        .args(["check", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("oa (openai) https://api.openai.com/v1 keys=1"),
+        "{text}"
+    );
+    assert!(text.contains("chat -> oa/gpt-4o, local/llama3.2"), "{text}");
+    assert!(!text.contains("sk-secret-value"), "{text}");
+}
+
+#[test]
+fn check_reports_every_error_and_exits_1() {
+    let p = write("bad.yaml", "providers:\n  - name: a\n    type: nope\n    models: [m]\nroutes:\n  - model: x\n    targets: [ghost/m]\n");
+    let out = lmrelay()
+        .args(["check", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml:3: providers[0].type"), "{err}");
+    assert!(err.contains("routes[0].targets"), "{err}");
+    assert!(err.contains("2 error(s)"), "{err}");
+    let out = lmrelay()
+        .args(["serve", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "serve refuses a bad config");
+}
+
+#[test]
+fn models_prints_the_public_table() {
+    let p = write("models.toml", GOOD);
+    let out = lmrelay()
+        .args(["models", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("chat -> oa/gpt-4o, local/llama3.2"), "{text}");
+    assert!(text.contains("gpt-4o -> oa/gpt-4o, local/gpt-4o"), "{text}");
+    assert!(text.contains("* -> local/"), "{text}");
+}
+
+#[test]
+fn hash_key_and_run() {
+    let out = lmrelay().args(["hash-key", "test"]).output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    let p = write("run.toml", "listen = \"127.0.0.1:9099\"\n");
+    let out = lmrelay()
+        .args(["run", "-c"])
+        .arg(&p)
+        .args([
+            "sh",
+            "-c",
+            "echo $OPENAI_BASE_URL $ANTHROPIC_BASE_URL $OLLAMA_HOST; exit 4",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "http://127.0.0.1:9099/v1 http://127.0.0.1:9099 http://127.0.0.1:9099"
+    );
+}
