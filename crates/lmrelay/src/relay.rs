@@ -46,78 +46,108 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
     // Fields only the client's own protocol understands go only to that protocol.
     let client_extra = std::mem::take(&mut req.extra);
     let mut failures = Failures::default();
-    for candidate in &candidates {
+    'candidates: for candidate in &candidates {
         let provider = &rt.providers[candidate.provider];
-        let same_dialect = provider.adapter.dialect() == ex.protocol.dialect();
-        if same_dialect {
-            req.extra = client_extra.clone();
-        }
-        let key = provider.next_key();
-        let target = Target {
-            base_url: &provider.config.base_url,
-            model: &candidate.model,
-            api_key: key.map(|k| k.expose()),
-            default_max_tokens: provider.config.max_tokens,
-            client: ex.protocol.dialect(),
-            client_headers: &ex.headers,
-        };
-        let built = provider.adapter.chat_request(&req, &target);
-        req.extra.clear();
-        let http_req = match built {
-            Ok(r) => r,
-            Err(e) => {
-                failures.record_local(provider, e);
-                continue;
-            }
-        };
-        let timeout = provider.config.timeout;
-        let resp = match upstream::send(&rt.client, http_req, timeout).await {
-            Ok(r) => r,
-            Err(e) => {
-                let timed_out = matches!(e, SendError::Timeout);
-                tracing::warn!(request_id = %ex.request_id, provider = %provider.config.name, error = %e, "upstream attempt failed");
-                failures.record(provider, transport_error(&e), timed_out);
-                continue;
-            }
-        };
-        let status = resp.status();
-        let upstream_id = upstream::upstream_request_id(resp.headers());
-        if !status.is_success() {
-            let headers = resp.headers().clone();
-            let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
-            let err = provider.adapter.error(status.as_u16(), &headers, &body);
-            tracing::warn!(request_id = %ex.request_id, provider = %provider.config.name, status = status.as_u16(), retryable = err.retryable, "upstream answered with an error");
-            let retryable = err.retryable;
-            failures.record(provider, err, false);
-            if retryable {
-                continue;
-            }
-            break;
-        }
-        let result = if req.stream {
-            start_stream(&ex, provider, resp, meta.clone()).await
-        } else {
-            complete(&ex, provider, resp, &meta).await
-        };
-        match result {
-            Ok(mut response) => {
-                let h = response.headers_mut();
-                set_provider(h, &provider.config.name);
-                if let Some(id) = upstream_id {
-                    h.insert("x-upstream-request-id", id);
+        // A key's failure (401, 403, 429) is retried on the provider's next key.
+        for _ in 0..provider.config.keys.len().max(1) {
+            let outcome = attempt(
+                &rt,
+                &ex,
+                &mut req,
+                &client_extra,
+                provider,
+                &candidate.model,
+                &meta,
+            )
+            .await;
+            match outcome {
+                Ok(response) => return response,
+                Err(Failure::Local(e)) => {
+                    failures.record_local(provider, e);
+                    continue 'candidates;
                 }
-                return response;
-            }
-            Err((err, timed_out)) => {
-                let retryable = err.retryable;
-                failures.record(provider, err, timed_out);
-                if !retryable {
-                    break;
+                Err(Failure::Upstream(err, timed_out)) => {
+                    tracing::warn!(
+                        request_id = %ex.request_id,
+                        provider = %provider.config.name,
+                        status = err.error.status,
+                        retryable = err.retryable,
+                        key_fault = err.key_fault,
+                        "upstream attempt failed"
+                    );
+                    let (retryable, key_fault) = (err.retryable, err.key_fault);
+                    failures.record(provider, err, timed_out);
+                    if key_fault {
+                        continue;
+                    }
+                    if retryable {
+                        continue 'candidates;
+                    }
+                    break 'candidates;
                 }
             }
         }
     }
     failures.into_response(ex.protocol)
+}
+
+/// Why one attempt did not produce a response.
+enum Failure {
+    /// lmrelay could not express the request for this provider.
+    Local(lmrelay_ir::ApiError),
+    /// The upstream failed; the flag says whether it timed out.
+    Upstream(UpstreamError, bool),
+}
+
+/// One attempt: build the request for `provider`, send it, and relay the answer.
+async fn attempt(
+    rt: &Runtime,
+    ex: &Exchange,
+    req: &mut ChatRequest,
+    client_extra: &lmrelay_ir::Extra,
+    provider: &Provider,
+    model: &str,
+    meta: &ResponseMeta,
+) -> Result<Response, Failure> {
+    if provider.adapter.dialect() == ex.protocol.dialect() {
+        req.extra.clone_from(client_extra);
+    }
+    let key = provider.next_key();
+    let target = Target {
+        base_url: &provider.config.base_url,
+        model,
+        api_key: key.map(|k| k.expose()),
+        default_max_tokens: provider.config.max_tokens,
+        client: ex.protocol.dialect(),
+        client_headers: &ex.headers,
+    };
+    let built = provider.adapter.chat_request(req, &target);
+    req.extra.clear();
+    let http_req = built.map_err(Failure::Local)?;
+    let timeout = provider.config.timeout;
+    let resp = upstream::send(&rt.client, http_req, timeout)
+        .await
+        .map_err(|e| Failure::Upstream(transport_error(&e), matches!(e, SendError::Timeout)))?;
+    let status = resp.status();
+    let upstream_id = upstream::upstream_request_id(resp.headers());
+    if !status.is_success() {
+        let headers = resp.headers().clone();
+        let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
+        let err = provider.adapter.error(status.as_u16(), &headers, &body);
+        return Err(Failure::Upstream(err, false));
+    }
+    let result = if req.stream {
+        start_stream(ex, provider, resp, meta.clone()).await
+    } else {
+        complete(ex, provider, resp, meta).await
+    };
+    let mut response = result.map_err(|(err, timed_out)| Failure::Upstream(err, timed_out))?;
+    let h = response.headers_mut();
+    set_provider(h, &provider.config.name);
+    if let Some(id) = upstream_id {
+        h.insert("x-upstream-request-id", id);
+    }
+    Ok(response)
 }
 
 /// Reads a whole upstream answer and encodes it for the client.

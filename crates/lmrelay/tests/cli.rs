@@ -117,3 +117,17 @@ fn hash_key_and_run() {
         "http://127.0.0.1:9099/v1 http://127.0.0.1:9099 http://127.0.0.1:9099"
     );
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/with-mock.toml");
+    let out = lmrelay()
+        .args(["check", "-c", example])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -59,7 +59,8 @@ impl Env {
         Self::start_with("").await
     }
 
-    /// Starts mocks and a gateway; `extra` is appended to the generated config.
+    /// Starts mocks and a gateway; `extra` is appended to the generated config, with
+    /// `OPENAI_URL` in it replaced by the OpenAI mock's base URL.
     pub async fn start_with(extra: &str) -> Env {
         let cfg = MockConfig {
             cache_read_tokens: CACHE_READ,
@@ -73,6 +74,7 @@ impl Env {
             .await
             .expect("anthropic mock");
         let ollama = spawn(Flavor::Ollama, cfg).await.expect("ollama mock");
+        let extra = extra.replace("OPENAI_URL", &openai.base_url());
         let text = format!(
             r#"
 listen = "127.0.0.1:0"

@@ -1,0 +1,105 @@
+//! The attempt loop: another key of the same provider after a key's failure, the next
+//! candidate after a retryable failure, and no retry after a client error.
+
+mod common;
+
+use common::{Client, Env};
+
+const EXTRA: &str = r#"
+[[providers]]
+name = "rot"
+type = "openai"
+base_url = "OPENAI_URL"
+keys = ["revoked-key", "upstream-key"]
+models = ["gpt-4o-mini"]
+
+[[routes]]
+model = "rotating"
+targets = ["rot/gpt-4o-mini"]
+
+[[routes]]
+model = "failover"
+targets = ["oa/gpt-4o-mini", "an/claude-3-5-haiku-latest", "ol/llama3.2"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_key_rotation() {
+    let env = Env::start_with(EXTRA).await;
+    // "rot" has a revoked key and a good one: every request succeeds.
+    let body = Client::OpenAi.chat("rotating", "hi", false, false);
+    for _ in 0..4 {
+        let (status, headers, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(headers["x-lmrelay-provider"], "rot");
+    }
+    let revoked = env
+        .openai
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer revoked-key"))
+        .count();
+    assert!(revoked >= 1, "the revoked key was tried and then skipped");
+
+    // The first candidate is overloaded: the second serves, before any byte reached the client.
+    for stream in [false, true] {
+        env.openai.faults().fail_next(503, 1, Some(1));
+        let body = Client::OpenAi.chat("failover", "hi", stream, false);
+        let (status, headers, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(headers["x-lmrelay-provider"], "an", "stream={stream}");
+        let a = if stream {
+            Client::OpenAi.stream(&bytes)
+        } else {
+            Client::OpenAi.answer(&bytes)
+        };
+        assert_eq!(a.text, "echo: hi");
+    }
+
+    // Two candidates down: the third serves.
+    env.openai.faults().fail_next(500, 1, None);
+    env.anthropic.faults().fail_next(529, 1, None);
+    let (status, headers, _) = env
+        .post(
+            Client::Anthropic,
+            "/v1/messages",
+            &Client::Anthropic.chat("failover", "hi", false, false),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-lmrelay-provider"], "ol");
+
+    // A client error is not retried elsewhere.
+    env.openai.faults().fail_next(400, 1, None);
+    env.anthropic.clear_requests();
+    let (status, _, _) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("failover", "hi", false, false),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        env.anthropic.requests().is_empty(),
+        "no second attempt after a 400"
+    );
+
+    // Everything down: 503 with Retry-After.
+    env.openai.faults().fail_next(503, 1, Some(4));
+    env.anthropic.faults().fail_next(529, 1, Some(4));
+    env.ollama.faults().fail_next(503, 1, Some(4));
+    let (status, headers, _) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("failover", "hi", false, false),
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    env.stop().await;
+}
