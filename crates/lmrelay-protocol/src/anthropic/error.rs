@@ -28,13 +28,11 @@ pub fn error_type(err: &ApiError) -> &'static str {
     }
 }
 
-/// The status an Anthropic client gets for `err`: its own, except that overload is 529.
+/// The status an Anthropic client gets for `err`: the one lmrelay decided (an upstream 529
+/// stays 529 inside streams; when every upstream failed the gateway answers 503, as
+/// product.md says, with `overloaded_error` as the type).
 pub fn status_for(err: &ApiError) -> u16 {
-    if err.kind == ErrorKind::Overloaded {
-        529
-    } else {
-        err.status
-    }
+    err.status
 }
 
 /// Renders `err` as an Anthropic error response: (status, body).

@@ -10,22 +10,20 @@ use crate::{json, tools, ResponseMeta};
 use lmrelay_ir::{ApiError, ChatResponse, ContentPart, ErrorKind, FinishReason};
 use std::borrow::Cow;
 
-/// Encodes `resp` as an Anthropic message. Reasoning is included only when the client asked
-/// for it and it carries a signature (Anthropic clients replay thinking blocks, and a forged
-/// or missing signature would fail then).
+/// Encodes `resp` as an Anthropic message. Reasoning is included when the client asked for
+/// it. A signature is passed through byte-exact; reasoning from an upstream that signs
+/// nothing gets an empty signature, never a made-up one, and the upstream encoder drops
+/// unsigned thinking on replay to Anthropic, as the stream writer's output is treated too.
 pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta) -> Vec<u8> {
     let id = message_id(&resp.id);
     let mut content = Vec::with_capacity(resp.content.len());
     let mut had_tools = false;
     for part in &resp.content {
         match part {
-            ContentPart::Reasoning {
-                text,
-                signature: Some(signature),
-            } if meta.include_reasoning && !signature.is_empty() => {
+            ContentPart::Reasoning { text, signature } if meta.include_reasoning => {
                 content.push(OutBlock::Thinking {
                     thinking: text,
-                    signature,
+                    signature: signature.as_deref().unwrap_or(""),
                 });
             }
             ContentPart::RedactedReasoning { data } if meta.include_reasoning => {

@@ -244,7 +244,16 @@ pub fn encode_request(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Vec<u
         Value::Array(encode_messages(&req.messages)?),
     );
     if !req.tools.is_empty() && req.tool_choice != Some(ToolChoice::None) {
-        let tools = req.tools.iter().map(encode_tool).collect();
+        // Ollama has no tool_choice: a named choice is honoured by offering only that tool.
+        let tools = match &req.tool_choice {
+            Some(ToolChoice::Named(name)) if req.tools.iter().any(|t| &t.name == name) => req
+                .tools
+                .iter()
+                .filter(|t| &t.name == name)
+                .map(encode_tool)
+                .collect(),
+            _ => req.tools.iter().map(encode_tool).collect(),
+        };
         body.insert("tools".into(), Value::Array(tools));
     }
     if let Some(format) = options::encode_format(req.response_format.as_ref()) {

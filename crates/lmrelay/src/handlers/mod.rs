@@ -16,7 +16,7 @@ use crate::server::{AppState, RequestId};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,20 +47,7 @@ pub(crate) async fn accept(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(fail(GatewayError::BodyTooLarge { limit }));
-    }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(fail(GatewayError::BodyTooLarge { limit }))
-        }
-        Err(_) => {
-            return Err(fail(GatewayError::BadRequest(
-                lmrelay_ir::ApiError::invalid("The request body could not be read."),
-            )))
-        }
-    };
+    let body = read_limited(body, limit, declared).await.map_err(fail)?;
     let request_id = parts
         .extensions
         .get::<RequestId>()
@@ -78,6 +65,57 @@ pub(crate) async fn accept(
         body,
         key,
     })
+}
+
+/// How much of an oversized body is still read (and thrown away) before answering 413, so
+/// that a client still sending gets a clean answer instead of a broken pipe.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Reads a request body of at most `limit` bytes. Past the limit it keeps reading, bounded
+/// in bytes and time, and throws the rest away, then reports the body as too large.
+async fn read_limited(
+    mut body: axum::body::Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<Bytes, GatewayError> {
+    let too_large = || GatewayError::BodyTooLarge { limit };
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_LIMIT)) {
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    loop {
+        let next = if seen > limit {
+            if seen > limit.saturating_add(DRAIN_LIMIT) {
+                break;
+            }
+            match tokio::time::timeout(std::time::Duration::from_secs(2), body.frame()).await {
+                Ok(Some(Ok(frame))) => Some(frame),
+                _ => break,
+            }
+        } else {
+            match body.frame().await {
+                Some(Ok(frame)) => Some(frame),
+                Some(Err(_)) => {
+                    return Err(GatewayError::BadRequest(lmrelay_ir::ApiError::invalid(
+                        "The request body could not be read.",
+                    )))
+                }
+                None => None,
+            }
+        };
+        let Some(frame) = next else { break };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 /// The one chat path: accept, decode, check the allowlist, relay.

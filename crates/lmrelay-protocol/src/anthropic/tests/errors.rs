@@ -54,9 +54,10 @@ fn renders_errors_with_anthropic_types_and_statuses() {
         (ApiError::new(ErrorKind::Server, "m"), 500, "api_error"),
         (ApiError::new(ErrorKind::BadGateway, "m"), 502, "api_error"),
         (ApiError::new(ErrorKind::Timeout, "m"), 504, "api_error"),
+        // The gateway's own "every upstream is overloaded" answer is a 503 (product.md).
         (
             ApiError::new(ErrorKind::Overloaded, "m"),
-            529,
+            503,
             "overloaded_error",
         ),
         (

@@ -68,6 +68,7 @@ fn encodes_blocks_stop_reason_and_anthropic_usage() {
             "id": "msg_x", "type": "message", "role": "assistant", "model": "alias",
             "content": [
                 {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "thinking", "thinking": "unsigned", "signature": ""},
                 {"type": "redacted_thinking", "data": "opaque"},
                 {"type": "text", "text": "Checking."},
                 {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}

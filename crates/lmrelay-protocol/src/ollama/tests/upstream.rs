@@ -473,3 +473,31 @@ fn decode_error_keeps_status_and_message() {
         Some("model_not_found")
     );
 }
+
+#[test]
+fn a_named_tool_choice_offers_only_that_tool() {
+    let tool = |name: &str| Tool {
+        name: name.into(),
+        description: None,
+        parameters: None,
+        strict: None,
+        cache_control: None,
+    };
+    let mut req = ChatRequest {
+        model: "m".into(),
+        messages: vec![msg(Role::User, vec![ContentPart::text("pick")])],
+        tools: vec![tool("first"), tool("second")],
+        tool_choice: Some(ToolChoice::Named("second".into())),
+        ..ChatRequest::default()
+    };
+    let body = encode(&req);
+    let names: Vec<&str> = body["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["second"]);
+    req.tool_choice = Some(ToolChoice::Auto);
+    assert_eq!(encode(&req)["tools"].as_array().map(Vec::len), Some(2));
+}
