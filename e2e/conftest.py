@@ -1,0 +1,224 @@
+"""Session fixture: an lmrelay-mock with three upstreams and an lmrelay gateway in front.
+
+Binaries come from ``$LMRELAY_BIN_DIR`` (default: ``$CARGO_TARGET_DIR/debug``, else
+``target/debug`` of the workspace). Both processes are started here and terminated by PID
+at the end of the session, with bounded waits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM_KEY = "upstream-key"
+CACHE_READ = 100
+ROUTES = ["to-openai", "to-anthropic", "to-ollama"]
+TIMEOUT = 20.0
+
+
+def bin_dir() -> Path:
+    if os.environ.get("LMRELAY_BIN_DIR"):
+        return Path(os.environ["LMRELAY_BIN_DIR"])
+    target = os.environ.get("CARGO_TARGET_DIR")
+    return (Path(target) if target else ROOT / "target") / "debug"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Stack:
+    gateway: str  # http://127.0.0.1:PORT (no trailing slash)
+    openai_upstream: str  # http://127.0.0.1:PORT/v1
+    anthropic_upstream: str
+    ollama_upstream: str
+    log_dir: Path
+
+
+def _stop(proc: subprocess.Popen, name: str) -> None:
+    """Terminates one process we started, by its PID; bounded waits."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            print(f"warning: {name} (pid {proc.pid}) did not exit")
+
+
+def _read_mock_urls(proc: subprocess.Popen, deadline: float) -> dict[str, str]:
+    """Reads the mock's `flavor url` lines from its stdout, bounded by `deadline`."""
+    urls: dict[str, str] = {}
+    done = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 2:
+                urls[parts[0]] = parts[1]
+            if len(urls) == 3:
+                break
+        done.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    done.wait(timeout=max(0.0, deadline - time.monotonic()))
+    if len(urls) != 3:
+        raise RuntimeError(f"lmrelay-mock did not print its three URLs in time (got {urls})")
+    return urls
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, deadline: float, log: Path) -> None:
+    last = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"lmrelay exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:  # not up yet
+            last = e
+        time.sleep(0.1)
+    raise RuntimeError(f"lmrelay not healthy within 30 s ({last}):\n{log.read_text(errors='replace')}")
+
+
+def config_text(port: int, urls: dict[str, str]) -> str:
+    return f"""
+listen = "127.0.0.1:{port}"
+drain_timeout = "2s"
+
+[[providers]]
+name = "oa"
+type = "openai"
+base_url = "{urls['openai']}"
+keys = ["{UPSTREAM_KEY}"]
+models = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
+timeout = "10s"
+
+[[providers]]
+name = "an"
+type = "anthropic"
+base_url = "{urls['anthropic']}"
+keys = ["{UPSTREAM_KEY}"]
+models = ["claude-3-5-haiku-latest"]
+timeout = "10s"
+
+[[providers]]
+name = "ol"
+type = "ollama"
+base_url = "{urls['ollama']}"
+models = ["llama3.2", "nomic-embed-text"]
+timeout = "10s"
+
+[[routes]]
+model = "to-openai"
+targets = ["oa/gpt-4o-mini"]
+
+[[routes]]
+model = "to-anthropic"
+targets = ["an/claude-3-5-haiku-latest"]
+
+[[routes]]
+model = "to-ollama"
+targets = ["ol/llama3.2"]
+
+[[routes]]
+model = "embed-openai"
+targets = ["oa/text-embedding-3-small"]
+
+[[routes]]
+model = "embed-ollama"
+targets = ["ol/nomic-embed-text"]
+"""
+
+
+@pytest.fixture(scope="session")
+def stack():
+    bins = bin_dir()
+    mock_bin, gw_bin = bins / "lmrelay-mock", bins / "lmrelay"
+    for b in (mock_bin, gw_bin):
+        if not b.is_file():
+            pytest.fail(f"{b} not found: run `cargo build --workspace` or set LMRELAY_BIN_DIR", pytrace=False)
+
+    log_dir = Path(tempfile.mkdtemp(prefix="lmrelay-e2e-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "OLLAMA_"))}
+    env.setdefault("RUST_LOG", "warn")
+    procs: list[tuple[subprocess.Popen, str]] = []
+    mock_err = open(log_dir / "mock.log", "wb")
+    gw_log_path = log_dir / "lmrelay.log"
+    gw_log = open(gw_log_path, "wb")
+    try:
+        mock = subprocess.Popen(
+            [str(mock_bin), "--openai", "127.0.0.1:0", "--anthropic", "127.0.0.1:0", "--ollama", "127.0.0.1:0",
+             "--key", UPSTREAM_KEY, "--cache-read-tokens", str(CACHE_READ)],
+            stdout=subprocess.PIPE, stderr=mock_err, stdin=subprocess.DEVNULL, text=True, env=env,
+        )
+        procs.append((mock, "lmrelay-mock"))
+        urls = _read_mock_urls(mock, time.monotonic() + 30)
+
+        port = free_port()
+        cfg = log_dir / "lmrelay.toml"
+        cfg.write_text(config_text(port, urls))
+        gw = subprocess.Popen([str(gw_bin), "serve", "-c", str(cfg)], stdout=gw_log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=env)
+        procs.append((gw, "lmrelay"))
+        gateway = f"http://127.0.0.1:{port}"
+        _wait_healthy(gateway, gw, time.monotonic() + 30, gw_log_path)
+        yield Stack(gateway, urls["openai"], urls["anthropic"], urls["ollama"], log_dir)
+    finally:
+        for proc, name in reversed(procs):
+            _stop(proc, name)
+        mock_err.close()
+        gw_log.close()
+
+
+@pytest.fixture(scope="session")
+def gw(stack: Stack) -> str:
+    return stack.gateway
+
+
+@pytest.fixture(scope="session")
+def oai(gw: str):
+    import openai
+
+    with openai.OpenAI(base_url=gw + "/v1", api_key="x", timeout=TIMEOUT, max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def ant(gw: str):
+    import anthropic
+
+    with anthropic.Anthropic(base_url=gw, api_key="x", timeout=TIMEOUT, max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def oll(gw: str):
+    import ollama
+
+    return ollama.Client(host=gw, timeout=TIMEOUT)
+
+
+@pytest.fixture(params=ROUTES)
+def route(request) -> str:
+    return request.param
