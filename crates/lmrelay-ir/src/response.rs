@@ -50,14 +50,41 @@ impl ChatResponse {
 // === impl FinishReason ===
 
 impl FinishReason {
-    /// A natural stop becomes `ToolCalls` when tool calls were produced (some upstreams say
-    /// `stop` or `""` even then).
+    /// Makes the reason agree with what was produced: a natural stop becomes `ToolCalls`
+    /// when tool calls were produced (some upstreams say `stop` or `""` even then), and
+    /// `ToolCalls` becomes `Stop` when none were.
     pub fn with_tool_calls(self, had_tool_calls: bool) -> Self {
         match self {
             FinishReason::Stop | FinishReason::StopSequence if had_tool_calls => {
                 FinishReason::ToolCalls
             }
+            FinishReason::ToolCalls if !had_tool_calls => FinishReason::Stop,
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FinishReason;
+
+    #[test]
+    fn finish_reason_agrees_with_tool_calls() {
+        assert_eq!(
+            FinishReason::Stop.with_tool_calls(true),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(
+            FinishReason::ToolCalls.with_tool_calls(false),
+            FinishReason::Stop
+        );
+        assert_eq!(
+            FinishReason::Length.with_tool_calls(true),
+            FinishReason::Length
+        );
+        assert_eq!(
+            FinishReason::ToolCalls.with_tool_calls(true),
+            FinishReason::ToolCalls
+        );
     }
 }

@@ -52,6 +52,9 @@ pub struct UpstreamOptions {
     /// `max_tokens` to send when the format requires one and the client gave none
     /// (Anthropic).
     pub default_max_tokens: u32,
+    /// An OpenAI-compatible server rather than OpenAI itself: it takes `max_tokens` (not
+    /// `max_completion_tokens`) and sampling extensions such as `top_k`.
+    pub openai_compatible: bool,
 }
 
 // === impl ResponseMeta ===
@@ -69,6 +72,7 @@ impl UpstreamOptions {
         UpstreamOptions {
             model: model.into(),
             default_max_tokens: 4096,
+            openai_compatible: false,
         }
     }
 }

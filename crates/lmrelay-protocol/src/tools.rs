@@ -1,5 +1,5 @@
-//! Conversion helpers every codec shares: ids, data URLs, image sniffing and the
-//! normalisation of message lists for formats that demand alternating roles.
+//! Conversion helpers every codec shares: ids, data URLs, image sniffing, and finding the
+//! tool a result answers.
 
 use base64::Engine;
 use lmrelay_ir::{ContentPart, ImageSource, Message, Role};
@@ -50,9 +50,10 @@ pub fn image_source_from_url(url: &str) -> ImageSource {
 /// Guesses an image's media type from the magic bytes of its base64 data (Ollama sends
 /// images without one). Defaults to PNG.
 pub fn sniff_image_type(b64: &str) -> &'static str {
-    let head: String = b64.chars().take(24).collect();
+    // Whole base64 quads of the first 24 bytes; byte-based so any input is safe to slice.
+    let head = &b64.as_bytes()[..b64.len().min(24)];
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&head[..head.len() - head.len() % 4])
+        .decode(&head[..head.len() / 4 * 4])
         .unwrap_or_default();
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         "image/jpeg"
@@ -63,19 +64,6 @@ pub fn sniff_image_type(b64: &str) -> &'static str {
     } else {
         "image/png"
     }
-}
-
-/// Merges consecutive messages of the same role into one, concatenating their parts, for
-/// formats that require alternating roles (Anthropic).
-pub fn merge_same_role(messages: Vec<Message>) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
-    for m in messages {
-        match out.last_mut() {
-            Some(prev) if prev.role == m.role => prev.content.extend(m.content),
-            _ => out.push(m),
-        }
-    }
-    out
 }
 
 /// The name of the tool a result answers, found among the earlier assistant calls.
@@ -89,22 +77,6 @@ pub fn tool_name_for(messages: &[Message], call_id: &str) -> Option<String> {
             _ => None,
         })
     })
-}
-
-/// The text of all system and developer messages, joined with blank lines.
-pub fn system_text(messages: &[Message]) -> String {
-    let mut out = String::new();
-    for m in messages.iter().filter(|m| m.is_system()) {
-        let t = lmrelay_ir::request::text_of(&m.content);
-        if t.trim().is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str("\n\n");
-        }
-        out.push_str(&t);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -134,19 +106,10 @@ mod tests {
         assert_eq!(sniff_image_type("/9j/4AAQSkZJRgABAQ"), "image/jpeg");
         assert_eq!(sniff_image_type("R0lGODlhAQABAIAAAP"), "image/gif");
         assert_eq!(sniff_image_type("UklGRiQAAABXRUJQVlA4"), "image/webp");
-    }
-
-    #[test]
-    fn merges_only_adjacent_same_roles() {
-        let msgs = vec![
-            Message::text(Role::User, "a"),
-            Message::text(Role::User, "b"),
-            Message::text(Role::Assistant, "c"),
-            Message::text(Role::User, "d"),
-        ];
-        let merged = merge_same_role(msgs);
-        assert_eq!(merged.len(), 3);
-        assert_eq!(merged[0].content.len(), 2);
+        // Garbage, including multi-byte characters at any cut, never panics.
+        assert_eq!(sniff_image_type("aaaé"), "image/png");
+        assert_eq!(sniff_image_type("ééééééééééééééééééééééééé"), "image/png");
+        assert_eq!(sniff_image_type(""), "image/png");
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub enum ProviderKind {
     Ollama,
 }
 
-/// Where and as whom to send one request.
-#[derive(Debug, Clone, Copy)]
+/// Where and as whom to send one request. Its `Debug` never shows the key.
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     /// Base URL by the provider SDK's convention (OpenAI-style includes `/v1`).
     pub base_url: &'a str,
@@ -33,11 +33,44 @@ pub struct Target<'a> {
     pub api_key: Option<&'a str>,
     /// `max_tokens` for formats that require one when the client gave none.
     pub default_max_tokens: u32,
+    /// The OpenAI-compatible vendor this provider is, if it is one.
+    pub preset: Option<&'static crate::Preset>,
     /// The protocol the client spoke, and its headers, so an adapter can forward what only
     /// a same-protocol upstream understands (for example `anthropic-beta`).
     pub client: Dialect,
     pub client_headers: &'a HeaderMap,
 }
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.map(|_| "***"))
+            .field("preset", &self.preset.map(|p| p.name))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The codec options a target implies.
+pub(crate) fn options(target: &Target<'_>) -> lmrelay_protocol::UpstreamOptions {
+    lmrelay_protocol::UpstreamOptions {
+        model: target.model.to_owned(),
+        default_max_tokens: target.default_max_tokens,
+        openai_compatible: target.preset.is_some(),
+    }
+}
+
+/// `Authorization: Bearer <key>` when the target has a key.
+pub(crate) fn bearer(target: &Target<'_>) -> Vec<(&'static str, String)> {
+    target
+        .api_key
+        .map(|k| vec![("authorization", format!("Bearer {k}"))])
+        .unwrap_or_default()
+}
+
+/// Headers whose values are credentials: kept out of `Debug` output and HPACK tables.
+const SENSITIVE: &[&str] = &["authorization", "x-api-key", "api-key"];
 
 /// A fully built upstream HTTP request.
 pub type UpstreamRequest = http::Request<Bytes>;
@@ -138,11 +171,6 @@ impl ProviderKind {
             ProviderKind::Ollama => "http://127.0.0.1:11434",
         }
     }
-
-    /// Whether requests need an API key.
-    pub fn needs_key(self) -> bool {
-        !matches!(self, ProviderKind::Ollama)
-    }
 }
 
 /// Builds a JSON POST request.
@@ -155,7 +183,14 @@ pub(crate) fn post_json(
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json, text/event-stream");
     for (k, v) in headers {
-        b = b.header(*k, v.as_str());
+        let mut value = http::HeaderValue::from_str(v).map_err(|_| {
+            ApiError::new(
+                ErrorKind::BadGateway,
+                format!("The `{k}` header for the upstream has characters HTTP does not allow."),
+            )
+        })?;
+        value.set_sensitive(SENSITIVE.contains(k));
+        b = b.header(*k, value);
     }
     b.body(Bytes::from(body)).map_err(|e| {
         ApiError::new(

@@ -1,10 +1,10 @@
 //! The `anthropic` provider type: the Messages API.
 
-use crate::adapter::{join, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, ErrorKind};
-use lmrelay_protocol::{anthropic, StreamDecoder, UpstreamOptions};
+use lmrelay_protocol::{anthropic, StreamDecoder};
 
 /// The only `anthropic-version` there is.
 const API_VERSION: &str = "2023-06-01";
@@ -89,13 +89,6 @@ impl Adapter for AnthropicAdapter {
                     "The upstream's count_tokens answer has no input_tokens.",
                 )
             })
-    }
-}
-
-fn options(target: &Target<'_>) -> UpstreamOptions {
-    UpstreamOptions {
-        model: target.model.to_owned(),
-        default_max_tokens: target.default_max_tokens,
     }
 }
 

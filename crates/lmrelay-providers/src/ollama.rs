@@ -1,10 +1,10 @@
 //! The `ollama` provider type: Ollama's native `/api/*` endpoints.
 
-use crate::adapter::{join, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{bearer, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
-use lmrelay_protocol::{ollama, StreamDecoder, UpstreamOptions};
+use lmrelay_protocol::{ollama, StreamDecoder};
 
 /// Ollama upstreams (local or ollama.com).
 pub struct OllamaAdapter;
@@ -19,12 +19,8 @@ impl Adapter for OllamaAdapter {
         req: &ChatRequest,
         target: &Target<'_>,
     ) -> Result<UpstreamRequest, ApiError> {
-        let opts = UpstreamOptions {
-            model: target.model.to_owned(),
-            default_max_tokens: target.default_max_tokens,
-        };
-        let body = ollama::encode_request(req, &opts)?;
-        post_json(join(target.base_url, "api/chat"), &auth(target), body)
+        let body = ollama::encode_request(req, &options(target))?;
+        post_json(join(target.base_url, "api/chat"), &bearer(target), body)
     }
 
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError> {
@@ -45,18 +41,10 @@ impl Adapter for OllamaAdapter {
         target: &Target<'_>,
     ) -> Result<UpstreamRequest, ApiError> {
         let body = ollama::encode_embed_request(req, target.model)?;
-        post_json(join(target.base_url, "api/embed"), &auth(target), body)
+        post_json(join(target.base_url, "api/embed"), &bearer(target), body)
     }
 
     fn embed_response(&self, body: &[u8]) -> Result<EmbedResponse, ApiError> {
         ollama::decode_embed_response(body)
     }
-}
-
-/// Ollama needs no key locally; ollama.com takes a Bearer key.
-fn auth(target: &Target<'_>) -> Vec<(&'static str, String)> {
-    target
-        .api_key
-        .map(|k| vec![("authorization", format!("Bearer {k}"))])
-        .unwrap_or_default()
 }

@@ -1,10 +1,10 @@
 //! The `openai` provider type (and, later, OpenAI-compatible presets as data over it).
 
-use crate::adapter::{join, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{bearer, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
-use lmrelay_protocol::{openai, StreamDecoder, UpstreamOptions};
+use lmrelay_protocol::{openai, StreamDecoder};
 
 /// OpenAI Chat Completions upstreams.
 pub struct OpenAiAdapter;
@@ -22,7 +22,7 @@ impl Adapter for OpenAiAdapter {
         let body = openai::encode_request(req, &options(target))?;
         post_json(
             join(target.base_url, "chat/completions"),
-            &auth(target),
+            &bearer(target),
             body,
         )
     }
@@ -45,24 +45,10 @@ impl Adapter for OpenAiAdapter {
         target: &Target<'_>,
     ) -> Result<UpstreamRequest, ApiError> {
         let body = openai::encode_embed_request(req, target.model);
-        post_json(join(target.base_url, "embeddings"), &auth(target), body)
+        post_json(join(target.base_url, "embeddings"), &bearer(target), body)
     }
 
     fn embed_response(&self, body: &[u8]) -> Result<EmbedResponse, ApiError> {
         openai::decode_embed_response(body)
     }
-}
-
-fn options(target: &Target<'_>) -> UpstreamOptions {
-    UpstreamOptions {
-        model: target.model.to_owned(),
-        default_max_tokens: target.default_max_tokens,
-    }
-}
-
-fn auth<'a>(target: &Target<'a>) -> Vec<(&'static str, String)> {
-    target
-        .api_key
-        .map(|k| vec![("authorization", format!("Bearer {k}"))])
-        .unwrap_or_default()
 }

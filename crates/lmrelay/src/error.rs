@@ -96,16 +96,22 @@ impl GatewayError {
             GatewayError::NoRoute(m) => ApiError::new(ErrorKind::NotFound, m.clone()),
         }
     }
-
-    /// A low-cardinality name for logs and metric labels.
-    pub fn kind_label(&self) -> &'static str {
-        self.to_api_error().kind.as_label()
-    }
 }
 
 /// A non-retryable upstream error as the client sees it: its own 4xx when the request was at
 /// fault, otherwise 502.
 fn upstream_to_client(provider: &str, error: &ApiError) -> ApiError {
+    // A rejected upstream key is the operator's problem, and the upstream's message may quote
+    // part of the key: say what happened without repeating it.
+    if matches!(error.status, 401 | 403) {
+        return ApiError::new(
+            ErrorKind::BadGateway,
+            format!(
+                "The upstream provider `{provider}` rejected lmrelay's credentials ({}); the gateway's operator needs to check its keys.",
+                error.status
+            ),
+        );
+    }
     let client_fault = matches!(error.status, 400 | 404 | 409 | 413 | 422);
     if client_fault {
         let mut e = error.clone();

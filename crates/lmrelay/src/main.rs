@@ -36,8 +36,9 @@ enum Command {
     },
     /// Print the sha256: form of a gateway key, for the config file.
     HashKey {
-        /// The key to hash.
-        key: String,
+        /// The key to hash; read from standard input when left out (keeps it out of the
+        /// shell history and the process list).
+        key: Option<String>,
     },
     /// Start a client tool (claude, codex, aider, …) pointed at the running gateway.
     ///
@@ -71,6 +72,21 @@ fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::HashKey { key } => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    let mut line = String::new();
+                    if std::io::stdin().read_line(&mut line).is_err() {
+                        eprintln!("cannot read the key from standard input");
+                        return ExitCode::FAILURE;
+                    }
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if key.is_empty() {
+                eprintln!("the key is empty");
+                return ExitCode::FAILURE;
+            }
             println!("sha256:{}", lmrelay::auth::hash_key(&key));
             ExitCode::SUCCESS
         }

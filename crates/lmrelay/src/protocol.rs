@@ -34,15 +34,6 @@ impl ClientProtocol {
         }
     }
 
-    /// A label for logs and metrics.
-    pub fn label(self) -> &'static str {
-        match self.dialect() {
-            Dialect::OpenAi => "openai",
-            Dialect::Anthropic => "anthropic",
-            Dialect::Ollama => "ollama",
-        }
-    }
-
     /// Decodes a chat-like request body.
     pub fn decode(self, body: &[u8]) -> Result<ChatRequest, ApiError> {
         match self {

@@ -15,7 +15,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use http::{HeaderMap, HeaderValue};
 use lmrelay_ir::{ChatRequest, EmbedRequest, EmbedResponse, StreamEvent, Usage};
 use lmrelay_protocol::{ResponseMeta, StreamDecoder, StreamEncoder};
-use lmrelay_providers::{Target, UpstreamError};
+use lmrelay_providers::UpstreamError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,15 +112,7 @@ async fn attempt(
     if provider.adapter.dialect() == ex.protocol.dialect() {
         req.extra.clone_from(client_extra);
     }
-    let key = provider.next_key();
-    let target = Target {
-        base_url: &provider.config.base_url,
-        model,
-        api_key: key.map(|k| k.expose()),
-        default_max_tokens: provider.config.max_tokens,
-        client: ex.protocol.dialect(),
-        client_headers: &ex.headers,
-    };
+    let target = provider.target(model, ex.protocol.dialect(), &ex.headers);
     let built = provider.adapter.chat_request(req, &target);
     req.extra.clear();
     let http_req = built.map_err(Failure::Local)?;
@@ -189,12 +181,16 @@ async fn start_stream(
     let mut decoder = provider.adapter.stream_decoder();
     let mut events = Vec::new();
     let mut ended = false;
-    while events.is_empty() && !ended {
+    // Read until the first event with content: `Start` and `Usage` alone (Anthropic's
+    // `message_start`, OpenAI's role chunk) commit nothing, so an overload reported right
+    // after them still fails over.
+    while !ended && !events.iter().any(has_content) {
         match tokio::time::timeout(idle, upstream.next()).await {
             Err(_) => return Err((transport_error(&SendError::Timeout), true)),
             Ok(Some(Ok(chunk))) => decoder.feed(&chunk, &mut events),
             Ok(Some(Err(e))) => {
-                return Err((transport_error(&SendError::Connect(e.to_string())), false))
+                let msg = upstream::transport_message(&e);
+                return Err((transport_error(&SendError::Connect(msg)), false));
             }
             Ok(None) => {
                 decoder.finish(&mut events);
@@ -202,7 +198,15 @@ async fn start_stream(
             }
         }
     }
-    if let Some(StreamEvent::Error(e)) = events.first() {
+    let first_error = events.iter().find_map(|e| match e {
+        StreamEvent::Error(err) => Some(err),
+        _ => None,
+    });
+    let before_content = events
+        .iter()
+        .take_while(|e| !matches!(e, StreamEvent::Error(_)))
+        .all(|e| !has_content(e));
+    if let (Some(e), true) = (first_error, before_content) {
         let err = UpstreamError {
             retryable: e.status >= 500 || e.status == 429,
             key_fault: e.status == 429,
@@ -240,6 +244,11 @@ async fn start_stream(
     );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// Whether an event carries something for the client (beyond the stream's start and usage).
+fn has_content(e: &StreamEvent) -> bool {
+    !matches!(e, StreamEvent::Start { .. } | StreamEvent::Usage(_))
 }
 
 /// Pulls upstream bytes only as fast as the client takes translated frames (backpressure),
@@ -436,15 +445,7 @@ pub async fn embed(
     let mut failures = Failures::default();
     for c in &candidates {
         let provider = &rt.providers[c.provider];
-        let key = provider.next_key();
-        let target = Target {
-            base_url: &provider.config.base_url,
-            model: &c.model,
-            api_key: key.map(|k| k.expose()),
-            default_max_tokens: provider.config.max_tokens,
-            client: ex.protocol.dialect(),
-            client_headers: &ex.headers,
-        };
+        let target = provider.target(&c.model, ex.protocol.dialect(), &ex.headers);
         let http_req = match provider.adapter.embed_request(req, &target) {
             Ok(r) => r,
             Err(e) => {
@@ -501,15 +502,7 @@ pub async fn count_tokens(
         );
     };
     let provider = &rt.providers[c.provider];
-    let key = provider.next_key();
-    let target = Target {
-        base_url: &provider.config.base_url,
-        model: &c.model,
-        api_key: key.map(|k| k.expose()),
-        default_max_tokens: provider.config.max_tokens,
-        client: ex.protocol.dialect(),
-        client_headers: &ex.headers,
-    };
+    let target = provider.target(&c.model, ex.protocol.dialect(), &ex.headers);
     if let Some(Ok(http_req)) = provider.adapter.count_tokens_request(req, &target) {
         if let Ok(resp) = upstream::send(&rt.client, http_req, provider.config.timeout).await {
             if resp.status().is_success() {

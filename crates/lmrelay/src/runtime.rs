@@ -5,7 +5,7 @@
 use crate::config::{Config, ProviderConfig};
 use crate::routing::{self, Candidate};
 use crate::secret::Secret;
-use lmrelay_providers::{adapter_for, Adapter};
+use lmrelay_providers::{adapter_for, preset_named, Adapter, Preset, Target};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,8 @@ pub struct Runtime {
 pub struct Provider {
     pub config: ProviderConfig,
     pub adapter: Arc<dyn Adapter>,
+    /// The OpenAI-compatible vendor preset, when the provider's type is one.
+    pub preset: Option<&'static Preset>,
     next_key: AtomicUsize,
 }
 
@@ -41,6 +43,9 @@ impl Runtime {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            // A gateway surfaces redirects instead of following them: a redirect would carry
+            // credentials such as `x-api-key` to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let providers = config
@@ -48,6 +53,7 @@ impl Runtime {
             .iter()
             .map(|p| Provider {
                 adapter: adapter_for(p.kind),
+                preset: preset_named(&p.type_name),
                 config: p.clone(),
                 next_key: AtomicUsize::new(0),
             })
@@ -73,6 +79,24 @@ impl Runtime {
 // === impl Provider ===
 
 impl Provider {
+    /// Where to send a request for `model`, with the next key in rotation.
+    pub fn target<'a>(
+        &'a self,
+        model: &'a str,
+        client: lmrelay_providers::Dialect,
+        client_headers: &'a http::HeaderMap,
+    ) -> Target<'a> {
+        Target {
+            base_url: &self.config.base_url,
+            model,
+            api_key: self.next_key().map(Secret::expose),
+            default_max_tokens: self.config.max_tokens,
+            preset: self.preset,
+            client,
+            client_headers,
+        }
+    }
+
     /// The next API key in rotation, if the provider has keys.
     pub fn next_key(&self) -> Option<&Secret> {
         let keys = &self.config.keys;

@@ -165,8 +165,30 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(service::readyz))
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// A last line of defence: a handler that panics answers a 500 in the client's protocol
+/// shape (never a dropped connection or a Rust message), and the panic is logged.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let path = req.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!(path, "a request handler panicked");
+            let err = lmrelay_ir::ApiError::new(
+                lmrelay_ir::ErrorKind::Server,
+                "lmrelay hit an internal error while serving this request; it has been logged.",
+            );
+            crate::error::render(service::protocol_for_path(&path), &err)
+        }
+    }
 }
 
 /// Gives every exchange a request id and every response `x-request-id` and

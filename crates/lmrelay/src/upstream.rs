@@ -56,7 +56,7 @@ pub fn transport_error(err: &SendError) -> UpstreamError {
 }
 
 /// reqwest's error chain without the URL (which may carry credentials in a query string).
-fn transport_message(e: &reqwest::Error) -> String {
+pub fn transport_message(e: &reqwest::Error) -> String {
     let mut msg = if e.is_connect() {
         "could not connect".to_owned()
     } else if e.is_body() || e.is_decode() {

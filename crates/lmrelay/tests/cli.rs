@@ -100,6 +100,22 @@ fn hash_key_and_run() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     );
+    let mut child = lmrelay()
+        .arg("hash-key")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"test\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("9f86d081884c7d65"),
+        "key from stdin"
+    );
     let p = write("run.toml", "listen = \"127.0.0.1:9099\"\n");
     let out = lmrelay()
         .args(["run", "-c"])

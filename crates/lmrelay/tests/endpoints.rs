@@ -406,3 +406,32 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     // After shutdown the port no longer answers.
     assert!(http.get(format!("{url}/healthz")).send().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_load_requests_answer_without_calling_upstream() {
+    let env = Env::start().await;
+    for (path, body) in [
+        (
+            "/api/chat",
+            json!({"model": "to-anthropic", "messages": []}),
+        ),
+        ("/api/generate", json!({"model": "to-openai"})),
+    ] {
+        let (status, _, bytes) = env.post(Client::Ollama, path, &body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        let v = parse(&bytes);
+        assert_eq!(v["done_reason"], "load");
+        assert_eq!(v["done"], true);
+    }
+    assert!(env.anthropic.requests().is_empty());
+    assert!(env.openai.requests().is_empty());
+    let (status, _, _) = env
+        .post(
+            Client::Ollama,
+            "/api/chat",
+            &json!({"model": "nope", "messages": []}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    env.stop().await;
+}

@@ -195,12 +195,18 @@ async fn errors_inside_streams_use_the_client_protocol() {
     for up in UPSTREAMS {
         for client in CLIENTS {
             let mock = env.mock(up);
-            mock.faults().set_stream_error_after(Some(3));
+            // After content has reached the client (an error before it fails over instead).
+            mock.faults().set_stream_error_after(Some(6));
             let (status, _, bytes) = env
                 .post(
                     client,
                     client.path(),
-                    &client.chat(up.model(), "one two three four five six", true, false),
+                    &client.chat(
+                        up.model(),
+                        "one two three four five six seven eight nine ten",
+                        true,
+                        false,
+                    ),
                 )
                 .await;
             mock.faults().reset();
@@ -236,12 +242,12 @@ async fn a_connection_dropped_mid_stream_ends_in_an_error_not_a_silent_success()
     let env = Env::start().await;
     for up in UPSTREAMS {
         for client in CLIENTS {
-            env.mock(up).faults().set_drop_after_events(Some(3));
+            env.mock(up).faults().set_drop_after_events(Some(6));
             let (status, _, bytes) = env
                 .post(
                     client,
                     client.path(),
-                    &client.chat(up.model(), "a b c d e f g h", true, false),
+                    &client.chat(up.model(), "a b c d e f g h i j k l", true, false),
                 )
                 .await;
             env.mock(up).faults().reset();

@@ -59,6 +59,19 @@ async fn failover_and_key_rotation() {
         assert_eq!(a.text, "echo: hi");
     }
 
+    // An overload reported inside the stream, right after `message_start` (the common
+    // Anthropic pattern), is still before any content: the next candidate serves.
+    env.openai.faults().fail_next(503, 1, None);
+    env.anthropic.faults().set_stream_error_after(Some(1));
+    let body = Client::OpenAi.chat("failover", "hi", true, false);
+    let (status, headers, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    env.anthropic.faults().reset();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["x-lmrelay-provider"], "ol");
+    assert_eq!(Client::OpenAi.stream(&bytes).text, "echo: hi");
+
     // Two candidates down: the third serves.
     env.openai.faults().fail_next(500, 1, None);
     env.anthropic.faults().fail_next(529, 1, None);

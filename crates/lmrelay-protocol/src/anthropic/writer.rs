@@ -334,6 +334,9 @@ impl StreamEncoder for StreamWriter {
                 if self.meta.include_reasoning && !signature.is_empty() {
                     let i = self.thinking_block(out);
                     self.delta(i, OutDelta::Signature { signature }, out);
+                    // A signature ends its block: the next reasoning is a new block with its
+                    // own signature, never merged under this one.
+                    self.close_open(out);
                 }
             }
             StreamEvent::RedactedReasoning(data) => {

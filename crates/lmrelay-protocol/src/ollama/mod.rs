@@ -37,7 +37,7 @@ pub use models::{
     decode_show, digest, encode_ps, encode_show, encode_tags, encode_version, ollama_name,
 };
 pub use reader::StreamReader;
-pub use response::{decode_response, encode_response};
+pub use response::{decode_response, encode_load, encode_response};
 pub use writer::StreamWriter;
 
 #[cfg(test)]

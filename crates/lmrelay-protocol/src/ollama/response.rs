@@ -139,3 +139,26 @@ pub(super) fn finish_from(done_reason: Option<&str>) -> FinishReason {
         _ => FinishReason::Stop,
     }
 }
+
+/// The answer to a request that only loads a model (no messages, or an empty prompt): Ollama
+/// answers `done_reason: "load"` without generating. A gateway has nothing to load, so it
+/// answers the same at once.
+pub fn encode_load(model: &str, now_ms: u64, generate: bool) -> Vec<u8> {
+    let mut obj = Map::new();
+    obj.insert("model".into(), Value::from(model));
+    obj.insert(
+        "created_at".into(),
+        Value::from(time::rfc3339_from_unix_ms(now_ms)),
+    );
+    if generate {
+        obj.insert("response".into(), Value::from(""));
+    } else {
+        obj.insert(
+            "message".into(),
+            json!({"role": "assistant", "content": ""}),
+        );
+    }
+    obj.insert("done_reason".into(), Value::from("load"));
+    obj.insert("done".into(), Value::Bool(true));
+    json::to_vec(&Value::Object(obj))
+}

@@ -527,9 +527,11 @@ pub fn encode_request(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Vec<u
         messages,
         temperature: req.sampling.temperature,
         top_p: req.sampling.top_p,
-        top_k: req.sampling.top_k,
-        max_completion_tokens: req.sampling.max_tokens,
-        max_tokens: None,
+        // OpenAI itself rejects `top_k` and wants `max_completion_tokens`; compatible servers
+        // take `top_k` and mostly still expect `max_tokens`.
+        top_k: req.sampling.top_k.filter(|_| opts.openai_compatible),
+        max_completion_tokens: req.sampling.max_tokens.filter(|_| !opts.openai_compatible),
+        max_tokens: req.sampling.max_tokens.filter(|_| opts.openai_compatible),
         stop: &req.sampling.stop,
         n: req.sampling.n,
         seed: req.sampling.seed,
@@ -543,10 +545,8 @@ pub fn encode_request(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Vec<u
         tool_choice: req.tool_choice.as_ref().map(encode_tool_choice),
         parallel_tool_calls: req.parallel_tool_calls,
         response_format: req.response_format.as_ref().map(encode_response_format),
-        reasoning_effort: req
-            .reasoning
-            .as_ref()
-            .and_then(|r| r.effort.as_deref().or((!r.enabled).then_some("none"))),
+        // Only an effort the client named: non-reasoning models reject the field.
+        reasoning_effort: req.reasoning.as_ref().and_then(|r| r.effort.as_deref()),
         user: req.user.as_deref(),
         extra: &req.extra,
     };

@@ -102,6 +102,7 @@ pub fn parse_str(
         text,
         format,
         errors: Vec::new(),
+        interpolated: Vec::new(),
     };
     let tree = match format {
         Format::Toml => toml::from_str::<toml::Value>(text)
@@ -134,7 +135,18 @@ pub fn parse_str(
         Ok(r) => r,
         Err(e) => {
             let field = e.path().to_string();
-            ctx.error(&field, e.into_inner().to_string());
+            // serde quotes the offending value; a value from the environment may be a key.
+            let message = if ctx
+                .interpolated
+                .iter()
+                .any(|p| p.starts_with(&field) || field.starts_with(p.as_str()))
+            {
+                "has the wrong type (its value comes from an environment variable and is not shown)"
+                    .to_owned()
+            } else {
+                e.into_inner().to_string()
+            };
+            ctx.error(&field, message);
             return Err(ConfigErrors(ctx.errors));
         }
     };
@@ -152,6 +164,8 @@ struct Ctx<'a> {
     text: &'a str,
     format: Format,
     errors: Vec<ConfigError>,
+    /// Paths of strings that took a value from the environment.
+    interpolated: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -241,6 +255,7 @@ fn interpolate(v: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>, 
             }
             out.push_str(rest);
             *s = out;
+            ctx.interpolated.push(path.to_owned());
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {

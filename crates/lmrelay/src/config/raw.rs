@@ -1,10 +1,11 @@
 //! The config file as serde sees it: a field-for-field mirror of the documented schema,
-//! rejecting unknown fields so typos are reported rather than ignored.
+//! rejecting unknown fields so typos are reported rather than ignored. No `Debug`: these
+//! structs hold keys in plain text.
 
 use serde::Deserialize;
 use std::collections::HashMap;
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
@@ -24,20 +25,20 @@ pub struct RawConfig {
 }
 
 /// A size: `"10MiB"` or a number of bytes.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 pub enum SizeValue {
     Bytes(u64),
     Text(String),
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub token: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub backend: Option<String>,
@@ -53,7 +54,7 @@ pub struct RawStore {
     pub encryption_key: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {
     #[expect(
@@ -69,14 +70,14 @@ pub struct RawCache {
     pub max_entries: Option<u64>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub interval: Option<String>,
     pub timeout: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub name: String,
@@ -111,14 +112,14 @@ pub struct RawProvider {
     pub aws_region: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrice {
     pub input: f64,
     pub output: f64,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub model: String,
@@ -127,14 +128,14 @@ pub struct RawRoute {
     pub cache: Option<bool>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 pub enum RawTarget {
     Name(String),
     Weighted { target: String, weight: Option<u32> },
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKey {
     pub name: String,

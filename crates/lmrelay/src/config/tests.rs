@@ -203,3 +203,13 @@ fn built_in_default_reads_the_environment() {
     assert_eq!(c.providers[2].base_url, "http://10.0.0.5:11434");
     assert!(c.listen.ip().is_loopback());
 }
+
+#[test]
+fn type_errors_never_show_values_from_the_environment() {
+    let errs = parse("[[providers]]\nname = \"a\"\ntype = \"openai\"\nmodels = [\"m\"]\nkeys = \"${OPENAI_KEY_A}\"\n")
+        .expect_err("keys must be a list")
+        .0;
+    let shown = ConfigErrors(errs).to_string();
+    assert!(shown.contains("providers[0].keys"), "{shown}");
+    assert!(!shown.contains("sk-a"), "{shown}");
+}

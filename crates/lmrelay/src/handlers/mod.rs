@@ -48,6 +48,11 @@ pub(crate) async fn accept(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let body = read_limited(body, limit, declared).await.map_err(fail)?;
+    // The gateway key stops here: adapters see the client's headers, never its credentials.
+    let mut headers = parts.headers;
+    for name in ["authorization", "x-api-key", "api-key"] {
+        headers.remove(name);
+    }
     let request_id = parts
         .extensions
         .get::<RequestId>()
@@ -60,7 +65,7 @@ pub(crate) async fn accept(
             request_id,
             started,
             started_ms: crate::now_ms(),
-            headers: parts.headers,
+            headers,
         },
         body,
         key,
@@ -131,7 +136,29 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     if let Err(e) = auth::authorize_model(a.key.as_ref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
+    if let Some(generate) = ollama_load(protocol, &chat) {
+        if a.rt.resolve(&chat.model).is_empty() {
+            return ErrorReply::new(protocol, GatewayError::UnknownModel(chat.model))
+                .into_response();
+        }
+        let body = lmrelay_protocol::ollama::encode_load(&chat.model, crate::now_ms(), generate);
+        return json(body);
+    }
     relay::chat(a.rt, a.ex, chat).await
+}
+
+/// An Ollama request with nothing to answer only loads the model; returns whether it came
+/// to `/api/generate`.
+fn ollama_load(protocol: ClientProtocol, chat: &lmrelay_ir::ChatRequest) -> Option<bool> {
+    let generate = match protocol {
+        ClientProtocol::OllamaChat => false,
+        ClientProtocol::OllamaGenerate => true,
+        _ => return None,
+    };
+    chat.messages
+        .iter()
+        .all(lmrelay_ir::Message::is_system)
+        .then_some(generate)
 }
 
 /// Checks the key of a request that has no body worth reading (listings).
