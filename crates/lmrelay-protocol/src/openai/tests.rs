@@ -545,3 +545,21 @@ fn embeddings_both_ways_and_base64() {
     assert!(decode_embed_request(br#"{"model":"e","input":[]}"#).is_err());
     assert!(decode_embed_request(br#"{"model":"e","input":{"a":1}}"#).is_err());
 }
+
+#[test]
+fn compatible_servers_get_max_tokens_and_top_k_openai_does_not() {
+    let mut req = decode(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 9}),
+    );
+    req.sampling.top_k = Some(40);
+    let official = encode(&req);
+    assert_eq!(official["max_completion_tokens"], 9);
+    assert!(official.get("max_tokens").is_none() && official.get("top_k").is_none());
+    let mut opts = UpstreamOptions::new("up");
+    opts.openai_compatible = true;
+    let compat: Value =
+        serde_json::from_slice(&encode_request(&req, &opts).expect("encodes")).expect("json");
+    assert_eq!(compat["max_tokens"], 9);
+    assert_eq!(compat["top_k"], 40);
+    assert!(compat.get("max_completion_tokens").is_none());
+}
