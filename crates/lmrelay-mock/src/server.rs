@@ -202,6 +202,10 @@ pub async fn spawn(flavor: Flavor, config: MockConfig) -> std::io::Result<MockSe
     let app = router(shared.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Like real providers, stream each event without waiting on Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;

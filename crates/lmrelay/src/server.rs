@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use http::HeaderValue;
 use std::net::SocketAddr;
@@ -79,7 +80,12 @@ impl Gateway {
     ) -> Result<(), ServeError> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let app = router(self.state);
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // Stream frames are small writes: without TCP_NODELAY each would wait on a delayed ACK
+        // (about 40 ms on Linux).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let mut rx = rx;
             let _ = rx.wait_for(|stop| *stop).await;
         });
