@@ -1,0 +1,166 @@
+//! The benchmark's world: OpenAI, Anthropic and Ollama mocks on loopback and an in-process
+//! gateway in front of the first two, plus the prepared calls that reach a mock directly or
+//! through the gateway.
+
+use crate::bodies::{self, ANTHROPIC_MODEL, OPENAI_MODEL};
+use crate::http::Call;
+use lmrelay::config::{parse_str, Format};
+use lmrelay::Gateway;
+use lmrelay_mock::{spawn, Flavor, MockConfig, MockServer};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The key the mocks accept and the gateway sends upstream.
+pub const UPSTREAM_KEY: &str = "bench-upstream-key";
+
+/// Running mocks and gateway.
+pub struct Env {
+    pub openai: MockServer,
+    pub anthropic: MockServer,
+    pub ollama: MockServer,
+    /// `http://127.0.0.1:PORT` of the gateway.
+    pub gateway: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The same exchange sent directly to a mock and through the gateway.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub direct: Call,
+    pub gateway: Call,
+}
+
+/// The gateway's config: one provider per mock, no client auth, no routes (the providers'
+/// model lists resolve the mocks' own model names).
+fn config_text(openai: &MockServer, anthropic: &MockServer) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+max_body = "4MiB"
+drain_timeout = "2s"
+
+[[providers]]
+name = "oa"
+type = "openai"
+base_url = "{openai}"
+keys = ["{UPSTREAM_KEY}"]
+models = ["{OPENAI_MODEL}"]
+timeout = "30s"
+
+[[providers]]
+name = "an"
+type = "anthropic"
+base_url = "{anthropic}"
+keys = ["{UPSTREAM_KEY}"]
+models = ["{ANTHROPIC_MODEL}"]
+timeout = "30s"
+"#,
+        openai = openai.base_url(),
+        anthropic = anthropic.base_url(),
+    )
+}
+
+// === impl Env ===
+
+impl Env {
+    /// Starts the mocks, then the gateway in front of them.
+    pub async fn start() -> Result<Env, String> {
+        let cfg = MockConfig {
+            keys: vec![UPSTREAM_KEY.to_owned()],
+            ..MockConfig::default()
+        };
+        let mock = |flavor| {
+            let cfg = cfg.clone();
+            async move {
+                spawn(flavor, cfg)
+                    .await
+                    .map_err(|e| format!("cannot start the {flavor} mock: {e}"))
+            }
+        };
+        let openai = mock(Flavor::OpenAi).await?;
+        let anthropic = mock(Flavor::Anthropic).await?;
+        let ollama = mock(Flavor::Ollama).await?;
+        let text = config_text(&openai, &anthropic);
+        let config = parse_str(&text, Format::Toml, "bench.toml", &|_| None)
+            .map_err(|e| format!("invalid gateway config: {e}"))?;
+        let gateway = Gateway::bind(config)
+            .await
+            .map_err(|e| format!("cannot start the gateway: {e}"))?;
+        let addr = gateway
+            .local_addr()
+            .map_err(|e| format!("gateway address: {e}"))?;
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = gateway.run(shutdown).await {
+                eprintln!("gateway stopped with an error: {e}");
+            }
+        });
+        Ok(Env {
+            openai,
+            anthropic,
+            ollama,
+            gateway: format!("http://{addr}"),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Forgets the requests the mocks recorded (they keep every one).
+    pub fn clear_recorded(&self) {
+        self.openai.clear_requests();
+        self.anthropic.clear_requests();
+        self.ollama.clear_requests();
+    }
+
+    /// An OpenAI chat: to the OpenAI mock, and through the gateway to it.
+    pub fn openai_to_openai(&self, text: &str, stream: bool) -> Result<Pair, String> {
+        let body = bodies::openai_chat(OPENAI_MODEL, text, stream, false);
+        let auth = format!("Bearer {UPSTREAM_KEY}");
+        Ok(Pair {
+            direct: Call::new(
+                &self.openai.root_url(),
+                "/v1/chat/completions",
+                &[("authorization", &auth)],
+                &body,
+            )?,
+            gateway: Call::new(&self.gateway, "/v1/chat/completions", &[], &body)?,
+        })
+    }
+
+    /// An OpenAI client's chat served by the Anthropic mock; the direct baseline is the
+    /// equivalent Anthropic request to the mock.
+    pub fn openai_to_anthropic(&self, text: &str, stream: bool) -> Result<Pair, String> {
+        let native = bodies::anthropic_messages(ANTHROPIC_MODEL, text, stream, false);
+        let client = bodies::openai_chat(ANTHROPIC_MODEL, text, stream, false);
+        Ok(Pair {
+            direct: Call::new(
+                &self.anthropic.root_url(),
+                "/v1/messages",
+                &[
+                    ("x-api-key", UPSTREAM_KEY),
+                    ("anthropic-version", "2023-06-01"),
+                ],
+                &native,
+            )?,
+            gateway: Call::new(&self.gateway, "/v1/chat/completions", &[], &client)?,
+        })
+    }
+
+    /// Stops the gateway (bounded by its drain timeout) and the mocks.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.openai.shutdown().await;
+        self.anthropic.shutdown().await;
+        self.ollama.shutdown().await;
+    }
+}
