@@ -95,6 +95,12 @@ pub trait Adapter: Send + Sync {
     /// Reads an error response.
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError;
 
+    /// Whether the format takes images only as inline bytes, so the gateway must download
+    /// image URLs first.
+    fn needs_inline_images(&self) -> bool {
+        false
+    }
+
     /// Builds an embeddings request. Providers without embeddings say so.
     fn embed_request(
         &self,

@@ -27,6 +27,10 @@ impl Adapter for OllamaAdapter {
         ollama::decode_response(body)
     }
 
+    fn needs_inline_images(&self) -> bool {
+        true
+    }
+
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(ollama::StreamReader::new())
     }

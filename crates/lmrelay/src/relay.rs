@@ -109,6 +109,12 @@ async fn attempt(
     model: &str,
     meta: &ResponseMeta,
 ) -> Result<Response, Failure> {
+    if provider.adapter.needs_inline_images() && crate::images::has_url_images(req) {
+        // Done in place: the inlined images serve later candidates as well.
+        crate::images::inline_url_images(req, &rt.client, rt.config.fetch_private_images)
+            .await
+            .map_err(Failure::Local)?;
+    }
     if provider.adapter.dialect() == ex.protocol.dialect() {
         req.extra.clone_from(client_extra);
     }

@@ -131,40 +131,59 @@ async fn tool_call_round_trip_in_every_direction() {
     env.stop().await;
 }
 
+/// A one-pixel PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// A chat request carrying text and an inline PNG, in `client`'s format.
+fn image_request(client: Client, model: &str) -> serde_json::Value {
+    match client {
+        Client::OpenAi => json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG}")}}]}]}),
+        Client::Anthropic => {
+            json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]}]})
+        }
+        // Ollama sends bare base64 with no media type; the gateway sniffs it.
+        Client::Ollama => json!({"model": model, "stream": false, "messages": [
+            {"role": "user", "content": "what is this", "images": [PNG]}]}),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_reach_every_upstream_in_its_format() {
     let env = Env::start().await;
-    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
-    for up in UPSTREAMS {
-        let body = json!({"model": up.model(), "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this"},
-            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{png}")}}]}]});
-        let (status, _, bytes) = env
-            .post(Client::OpenAi, "/v1/chat/completions", &body)
-            .await;
-        assert_eq!(status, 200, "{up:?}: {}", String::from_utf8_lossy(&bytes));
-        let rec = env.mock(up).last_request().expect("request");
-        let m = &rec.body["messages"][0];
-        match up {
-            Upstream::OpenAi => assert_eq!(
-                m["content"][1]["image_url"]["url"],
-                format!("data:image/png;base64,{png}")
-            ),
-            Upstream::Anthropic => assert_eq!(
-                m["content"][1],
-                json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}})
-            ),
-            Upstream::Ollama => assert_eq!(m["images"], json!([png])),
+    for client in CLIENTS {
+        for up in UPSTREAMS {
+            let (status, _, bytes) = env
+                .post(client, client.path(), &image_request(client, up.model()))
+                .await;
+            let ctx = format!("{client:?} -> {up:?}: {}", String::from_utf8_lossy(&bytes));
+            assert_eq!(status, 200, "{ctx}");
+            assert_eq!(client.answer(&bytes).text, "echo: what is this", "{ctx}");
+            let rec = env.mock(up).last_request().expect("request");
+            let m = &rec.body["messages"][0];
+            let image = m["content"]
+                .as_array()
+                .and_then(|parts| parts.iter().find(|p| p["type"] != "text"))
+                .cloned();
+            match up {
+                Upstream::OpenAi => assert_eq!(
+                    image.map(|i| i["image_url"]["url"].clone()),
+                    Some(json!(format!("data:image/png;base64,{PNG}"))),
+                    "{ctx}"
+                ),
+                Upstream::Anthropic => assert_eq!(
+                    image,
+                    Some(
+                        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}})
+                    ),
+                    "{ctx}"
+                ),
+                Upstream::Ollama => assert_eq!(m["images"], json!([PNG]), "{ctx}"),
+            }
         }
-    }
-    // Ollama clients send bare base64; the type is sniffed for the others.
-    for up in [Upstream::OpenAi, Upstream::Anthropic] {
-        let body = json!({"model": up.model(), "stream": false, "messages": [{"role": "user", "content": "look", "images": [png]}]});
-        let (status, _, bytes) = env.post(Client::Ollama, "/api/chat", &body).await;
-        assert_eq!(status, 200, "{up:?}: {}", String::from_utf8_lossy(&bytes));
-        let rec = env.mock(up).last_request().expect("request");
-        let text = rec.body.to_string();
-        assert!(text.contains("image/png"), "{up:?}: {text}");
     }
     // URL images go to OpenAI and Anthropic as URLs.
     let body = json!({"model": "to-anthropic", "max_tokens": 10, "messages": [{"role": "user", "content": [
@@ -336,5 +355,63 @@ async fn ollama_streams_by_default_and_generate_works() {
         let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(v["choices"][0]["text"], "echo: complete me");
     }
+    env.stop().await;
+}
+
+/// A loopback HTTP server that answers every request with the PNG.
+async fn image_server() -> std::net::SocketAddr {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .expect("png");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        // Bounded: serves at most 8 requests.
+        for _ in 0..8 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", png.len());
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&png).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_images_are_downloaded_for_ollama_with_ssrf_guard() {
+    let addr = image_server().await;
+    let body = json!({"model": "to-ollama", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": format!("http://{addr}/cat.png")}}]}]});
+    // By default a loopback (private) image host is refused, with a clear 400.
+    let env = Env::start().await;
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+    assert!(Client::OpenAi.error_message(&bytes).contains("private"));
+    assert!(env.ollama.requests().is_empty());
+    env.stop().await;
+    // Allowed explicitly, the image is fetched and sent inline.
+    let env = Env::start_with_top("fetch_private_images = true", "").await;
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let rec = env.ollama.last_request().expect("request");
+    assert_eq!(rec.body["messages"][0]["images"], json!([PNG]));
+    // Other schemes are never fetched.
+    let mut ftp = body.clone();
+    ftp["messages"][0]["content"][1]["image_url"]["url"] = json!("file:///etc/passwd");
+    let (status, _, bytes) = env.post(Client::OpenAi, "/v1/chat/completions", &ftp).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
     env.stop().await;
 }

@@ -72,6 +72,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         auth: AuthMode::Default,
         admin_token: None,
         drain_timeout: Duration::from_secs(30),
+        fetch_private_images: false,
         providers,
         routes: vec![],
         keys: vec![],

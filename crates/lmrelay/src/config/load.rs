@@ -371,6 +371,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
             .filter(|t| !t.is_empty())
             .map(Secret::new),
         drain_timeout,
+        fetch_private_images: raw.fetch_private_images.unwrap_or(false),
         providers,
         routes,
         keys,

@@ -32,6 +32,10 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// How long in-flight requests may run on after a shutdown signal.
     pub drain_timeout: Duration,
+    /// Whether image URLs that resolve to private or local addresses may be fetched (for
+    /// upstreams that need inline images). Off by default: it would let clients make the
+    /// gateway reach internal hosts.
+    pub fetch_private_images: bool,
     pub providers: Vec<ProviderConfig>,
     pub routes: Vec<RouteConfig>,
     pub keys: Vec<KeyConfig>,

@@ -62,6 +62,11 @@ impl Env {
     /// Starts mocks and a gateway; `extra` is appended to the generated config, with
     /// `OPENAI_URL` in it replaced by the OpenAI mock's base URL.
     pub async fn start_with(extra: &str) -> Env {
+        Self::start_with_top("", extra).await
+    }
+
+    /// Like [`Env::start_with`], with `top` inserted among the top-level keys.
+    pub async fn start_with_top(top: &str, extra: &str) -> Env {
         let cfg = MockConfig {
             cache_read_tokens: CACHE_READ,
             keys: vec!["upstream-key".into()],
@@ -80,6 +85,7 @@ impl Env {
 listen = "127.0.0.1:0"
 max_body = "64KiB"
 drain_timeout = "2s"
+{top}
 
 [[providers]]
 name = "oa"
