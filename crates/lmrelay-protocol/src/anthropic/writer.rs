@@ -10,9 +10,10 @@
 //!
 //! Tool calls stream as `input_json_delta`s on the block opened by their `ToolCallStart`. If a
 //! fragment arrives for a call whose block is already closed (an upstream interleaving
-//! parallel calls), the writer switches to buffered mode: from then on calls are collected
-//! and written whole (start, one delta, stop) when the message ends. The late fragment
-//! itself cannot be added to the closed block and is dropped.
+//! parallel calls), that fragment is written as a delta at the closed block's index (clients
+//! accumulate tool input by index, so nothing is lost), and the writer switches to buffered
+//! mode: from then on calls are collected and written whole (start, one delta, stop) when the
+//! message ends.
 
 use super::error::error_frame;
 use super::response::{message_id, stop_reason};
@@ -257,11 +258,22 @@ impl StreamWriter {
             }
             _ => {
                 let slot = &mut self.tools[t];
-                if slot.started && slot.block.is_some() {
-                    // A fragment for a closed block: buffer everything from here on.
-                    self.buffered = true;
+                match slot.block.filter(|_| slot.started) {
+                    Some(block) => {
+                        // A late fragment for a closed block (an upstream interleaving
+                        // parallel calls): delivered at its block index, which clients
+                        // accumulate by, rather than lost; later calls are buffered whole.
+                        self.buffered = true;
+                        self.delta(
+                            block,
+                            OutDelta::InputJson {
+                                partial_json: arguments,
+                            },
+                            out,
+                        );
+                    }
+                    None => slot.args.push_str(arguments),
                 }
-                slot.args.push_str(arguments);
             }
         }
     }

@@ -318,7 +318,7 @@ fn events_before_start_get_a_message_start_first() {
 }
 
 #[test]
-fn interleaved_tool_fragments_switch_to_buffered_mode() {
+fn interleaved_tool_fragments_lose_nothing_and_switch_to_buffered_mode() {
     let events = [
         start(),
         tool_start(0, "call_a", "f"),
@@ -338,14 +338,16 @@ fn interleaved_tool_fragments_switch_to_buffered_mode() {
     assert_eq!(frames[3], stop(0));
     assert_eq!(frames[4], block_start(1, tool_use("call_b", "g")));
     assert_eq!(frames[5], args(1, "{\"b\":"));
-    assert_eq!(frames[6], args(1, "2}"));
-    assert_eq!(frames[7], stop(1));
+    // The late fragment is not lost: it goes to its own block's index.
+    assert_eq!(frames[6], args(0, " "));
+    assert_eq!(frames[7], args(1, "2}"));
+    assert_eq!(frames[8], stop(1));
     // The buffered call comes whole, with a generated id.
-    let id = frames[8].1["content_block"]["id"].as_str().expect("id");
+    let id = frames[9].1["content_block"]["id"].as_str().expect("id");
     assert!(id.starts_with("toolu_"), "{id}");
-    assert_eq!(frames[8], block_start(2, tool_use(id, "h")));
-    assert_eq!(frames[9], args(2, "{\"c\":3}"));
-    assert_eq!(frames[10], stop(2));
-    assert_eq!(frames[11].1["delta"]["stop_reason"], "tool_use");
-    assert_eq!(frames[12].0, "message_stop");
+    assert_eq!(frames[9], block_start(2, tool_use(id, "h")));
+    assert_eq!(frames[10], args(2, "{\"c\":3}"));
+    assert_eq!(frames[11], stop(2));
+    assert_eq!(frames[12].1["delta"]["stop_reason"], "tool_use");
+    assert_eq!(frames[13].0, "message_stop");
 }
