@@ -493,6 +493,13 @@ fn budget_for_effort(effort: Option<&str>) -> u32 {
 /// With thinking on, the assistant turn of a running tool loop must start with a thinking
 /// block; `false` when it does not (the signature was lost), so thinking must go off.
 fn loop_keeps_thinking(messages: &[OutMessage<'_>]) -> bool {
+    // Only a loop still running (the final turn answers tool calls) has the requirement.
+    let loop_running = messages.last().is_some_and(|m| {
+        m.role == "user" && matches!(m.content.first(), Some(OutBlock::ToolResult { .. }))
+    });
+    if !loop_running {
+        return true;
+    }
     let Some(last) = messages.iter().rev().find(|m| m.role == "assistant") else {
         return true;
     };

@@ -373,6 +373,16 @@ fn thinking_is_turned_off_when_the_tool_loop_lost_its_signature() {
     });
     assert!(encode(&req).get("thinking").is_none());
 
+    // Once the loop has ended (a new user question), Anthropic accepts the old turn as it is.
+    let mut ended = req.clone();
+    ended
+        .messages
+        .push(msg(Role::Assistant, vec![ContentPart::text("done")]));
+    ended
+        .messages
+        .push(Message::text(Role::User, "next question"));
+    assert_eq!(encode(&ended)["thinking"]["type"], "enabled");
+
     req.messages[1].content.insert(
         0,
         ContentPart::Reasoning {
