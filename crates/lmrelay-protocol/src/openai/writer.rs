@@ -68,13 +68,11 @@ impl StreamWriter {
         self.prefix = p;
     }
 
-    /// Writes one chunk: `choice_body` is the JSON of the single choice, or nothing for a
-    /// chunk with empty `choices`.
-    fn chunk(&self, out: &mut BytesMut, choice: Option<&[u8]>, usage: Option<&Usage>) {
+    /// Writes one chunk straight into `out`: the stream's prefix, the choice written by
+    /// `choice` (nothing for a chunk with empty `choices`), and the usage.
+    fn chunk(&self, out: &mut BytesMut, usage: Option<&Usage>, choice: impl FnOnce(&mut BytesMut)) {
         out.put_slice(&self.prefix);
-        if let Some(c) = choice {
-            out.put_slice(c);
-        }
+        choice(out);
         out.put_u8(b']');
         if let Some(u) = usage {
             out.put_slice(b",\"usage\":");
@@ -85,39 +83,69 @@ impl StreamWriter {
         out.put_slice(b"}\n\n");
     }
 
-    /// A choice carrying a delta (chat) or text (completions), with a null finish reason.
-    fn delta_choice(&self, delta_json: &[u8]) -> Vec<u8> {
-        let mut c = Vec::with_capacity(delta_json.len() + 48);
-        match self.mode {
-            StreamMode::Chat => {
-                c.extend_from_slice(b"{\"index\":0,\"delta\":");
-                c.extend_from_slice(delta_json);
-                c.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":null}");
-            }
-            StreamMode::Completion => {
-                c.extend_from_slice(b"{\"index\":0,\"text\":");
-                c.extend_from_slice(delta_json);
-                c.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":null}");
-            }
-        }
-        c
+    /// A chunk whose choice carries a delta (chat) or text (completions) written by `body`,
+    /// with a null finish reason.
+    fn delta_chunk(&self, out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+        let open: &[u8] = match self.mode {
+            StreamMode::Chat => b"{\"index\":0,\"delta\":",
+            StreamMode::Completion => b"{\"index\":0,\"text\":",
+        };
+        self.chunk(out, None, |out| {
+            out.put_slice(open);
+            body(out);
+            out.put_slice(b",\"logprobs\":null,\"finish_reason\":null}");
+        });
     }
 
     fn text(&self, field: &str, text: &str, out: &mut BytesMut) {
-        let choice = match self.mode {
+        let mode = self.mode;
+        self.delta_chunk(out, |out| match mode {
             StreamMode::Chat => {
-                let mut d = Vec::with_capacity(text.len() + 16);
-                d.extend_from_slice(b"{\"");
-                d.extend_from_slice(field.as_bytes());
-                d.extend_from_slice(b"\":");
-                d.extend_from_slice(&to_vec(&text));
-                d.push(b'}');
-                self.delta_choice(&d)
+                out.put_slice(b"{\"");
+                out.put_slice(field.as_bytes());
+                out.put_slice(b"\":");
+                json_string(out, text);
+                out.put_u8(b'}');
             }
-            StreamMode::Completion => self.delta_choice(&to_vec(&text)),
-        };
-        self.chunk(out, Some(&choice), None);
+            StreamMode::Completion => json_string(out, text),
+        });
     }
+}
+
+/// A small number as decimal text, without allocating.
+fn itoa_u32(n: u32) -> ItoaBuf {
+    let mut buf = ItoaBuf {
+        bytes: [0; 10],
+        start: 10,
+    };
+    let mut n = n;
+    loop {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf
+}
+
+/// Decimal digits of a `u32`.
+struct ItoaBuf {
+    bytes: [u8; 10],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+fn json_string(out: &mut BytesMut, s: &str) {
+    // Writing a &str into a BytesMut cannot fail.
+    let _ = serde_json::to_writer(out.writer(), s);
 }
 
 impl StreamEncoder for StreamWriter {
@@ -136,8 +164,9 @@ impl StreamEncoder for StreamWriter {
             };
             self.ensure_prefix(id);
             if self.mode == StreamMode::Chat && !matches!(event, StreamEvent::Error(_)) {
-                let c = self.delta_choice(br#"{"role":"assistant","content":""}"#);
-                self.chunk(out, Some(&c), None);
+                self.delta_chunk(out, |out| {
+                    out.put_slice(br#"{"role":"assistant","content":""}"#)
+                });
             }
         }
         match event {
@@ -152,23 +181,26 @@ impl StreamEncoder for StreamWriter {
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.had_tool_calls = true;
                 if self.mode == StreamMode::Chat {
-                    let d = to_vec(&serde_json::json!({"tool_calls": [{
-                        "index": index, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""}}]}));
-                    let c = self.delta_choice(&d);
-                    self.chunk(out, Some(&c), None);
+                    self.delta_chunk(out, |out| {
+                        out.put_slice(b"{\"tool_calls\":[{\"index\":");
+                        out.put_slice(itoa_u32(*index).as_bytes());
+                        out.put_slice(b",\"id\":");
+                        json_string(out, id);
+                        out.put_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+                        json_string(out, name);
+                        out.put_slice(b",\"arguments\":\"\"}}]}");
+                    });
                 }
             }
             StreamEvent::ToolCallDelta { index, arguments } => {
                 if self.mode == StreamMode::Chat && !arguments.is_empty() {
-                    let mut d = Vec::with_capacity(arguments.len() + 64);
-                    d.extend_from_slice(b"{\"tool_calls\":[{\"index\":");
-                    d.extend_from_slice(index.to_string().as_bytes());
-                    d.extend_from_slice(b",\"function\":{\"arguments\":");
-                    d.extend_from_slice(&to_vec(arguments));
-                    d.extend_from_slice(b"}}]}");
-                    let c = self.delta_choice(&d);
-                    self.chunk(out, Some(&c), None);
+                    self.delta_chunk(out, |out| {
+                        out.put_slice(b"{\"tool_calls\":[{\"index\":");
+                        out.put_slice(itoa_u32(*index).as_bytes());
+                        out.put_slice(b",\"function\":{\"arguments\":");
+                        json_string(out, arguments);
+                        out.put_slice(b"}}]}");
+                    });
                 }
             }
             StreamEvent::Usage(u) => self.usage = Some(*u),
@@ -186,10 +218,11 @@ impl StreamEncoder for StreamWriter {
                         b"{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\""
                     }
                 };
-                let mut c = key.to_vec();
-                c.extend_from_slice(finish_reason_str(reason).as_bytes());
-                c.extend_from_slice(b"\"}");
-                self.chunk(out, Some(&c), None);
+                self.chunk(out, None, |out| {
+                    out.put_slice(key);
+                    out.put_slice(finish_reason_str(reason).as_bytes());
+                    out.put_slice(b"\"}");
+                });
             }
             StreamEvent::Error(err) => {
                 out.put_slice(b"data: ");
@@ -210,7 +243,7 @@ impl StreamEncoder for StreamWriter {
         }
         if self.meta.include_usage {
             let usage = self.usage.unwrap_or_default();
-            self.chunk(out, None, Some(&usage));
+            self.chunk(out, Some(&usage), |_| {});
         }
         out.put_slice(b"data: [DONE]\n\n");
         self.closed = true;
@@ -218,5 +251,17 @@ impl StreamEncoder for StreamWriter {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::itoa_u32;
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0u32, 7, 42, 1000, u32::MAX] {
+            assert_eq!(itoa_u32(n).as_bytes(), n.to_string().as_bytes());
+        }
     }
 }
