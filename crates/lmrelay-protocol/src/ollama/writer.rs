@@ -20,6 +20,8 @@ pub struct StreamWriter {
     generate: bool,
     /// `created_at` of intermediate lines (the request's arrival; no clock here).
     created_at: String,
+    /// `{"model":…,"created_at":…,` — the start of every intermediate line, rendered once.
+    line_head: Vec<u8>,
     /// Tool calls not yet written, by index.
     calls: BTreeMap<u32, PendingCall>,
     usage: Usage,
@@ -39,10 +41,17 @@ struct PendingCall {
 impl StreamWriter {
     pub fn new(meta: ResponseMeta, generate: bool) -> Self {
         let created_at = time::rfc3339_from_unix_ms(meta.started_ms);
+        let mut line_head = Vec::with_capacity(96);
+        line_head.extend_from_slice(b"{\"model\":");
+        line_head.extend_from_slice(&json::to_vec(&meta.model));
+        line_head.extend_from_slice(b",\"created_at\":");
+        line_head.extend_from_slice(&json::to_vec(&created_at));
+        line_head.push(b',');
         StreamWriter {
             meta,
             generate,
             created_at,
+            line_head,
             calls: BTreeMap::new(),
             usage: Usage::default(),
             finish: None,
@@ -66,6 +75,25 @@ impl StreamWriter {
         calls: Option<Vec<Value>>,
         out: &mut BytesMut,
     ) {
+        if calls.is_none() {
+            // The per-token path: the rendered head plus one or two string escapes.
+            out.put_slice(&self.line_head);
+            out.put_slice(if self.generate {
+                b"\"response\":"
+            } else {
+                b"\"message\":{\"role\":\"assistant\",\"content\":"
+            });
+            json_string(out, content);
+            if let Some(t) = thinking {
+                out.put_slice(b",\"thinking\":");
+                json_string(out, t);
+            }
+            if !self.generate {
+                out.put_u8(b'}');
+            }
+            out.put_slice(b",\"done\":false}\n");
+            return;
+        }
         let mut obj = self.head(self.created_at.clone());
         if self.generate {
             obj.insert("response".into(), Value::from(content));
@@ -195,4 +223,43 @@ impl StreamEncoder for StreamWriter {
 fn write_line(out: &mut BytesMut, value: &Value) {
     out.put_slice(&json::to_vec(value));
     out.put_u8(b'\n');
+}
+
+/// Appends `s` as a JSON string literal.
+fn json_string(out: &mut BytesMut, s: &str) {
+    // Writing a &str into a BytesMut cannot fail.
+    let _ = serde_json::to_writer(out.writer(), s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(reasoning: bool) -> ResponseMeta {
+        ResponseMeta {
+            model: "llama3.2".into(),
+            started_ms: 0,
+            include_usage: false,
+            include_reasoning: reasoning,
+        }
+    }
+
+    #[test]
+    fn per_token_lines_are_byte_exact() {
+        let mut out = BytesMut::new();
+        let mut w = StreamWriter::new(meta(true), false);
+        w.push(&StreamEvent::TextDelta("hi \"x\"\n".into()), &mut out);
+        w.push(&StreamEvent::ReasoningDelta("hmm".into()), &mut out);
+        let mut g = StreamWriter::new(meta(false), true);
+        g.push(&StreamEvent::TextDelta("é".into()), &mut out);
+        let head = r#"{"model":"llama3.2","created_at":"1970-01-01T00:00:00.000000000Z","#;
+        assert_eq!(
+            String::from_utf8(out.to_vec()).expect("utf-8"),
+            format!(
+                "{head}\"message\":{{\"role\":\"assistant\",\"content\":\"hi \\\"x\\\"\\n\"}},\"done\":false}}\n\
+                 {head}\"message\":{{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"hmm\"}},\"done\":false}}\n\
+                 {head}\"response\":\"é\",\"done\":false}}\n"
+            )
+        );
+    }
 }
