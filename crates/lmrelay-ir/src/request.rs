@@ -46,7 +46,9 @@ pub struct Message {
 }
 
 /// A piece of a message. Tool results live in user messages, as in Anthropic's format;
-/// codecs of formats with a separate tool role split and merge them.
+/// codecs of formats with a separate tool role split and merge them. `cache_control` is
+/// Anthropic's prompt-caching marker, which may sit on any block; only the Anthropic codec
+/// reads or writes it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContentPart {
     Text {
@@ -58,6 +60,7 @@ pub enum ContentPart {
         source: ImageSource,
         /// OpenAI's `detail` hint; no other format has it.
         detail: Option<String>,
+        cache_control: Option<Value>,
     },
     /// A document such as a PDF (OpenAI `file`, Anthropic `document`).
     File {
@@ -66,6 +69,7 @@ pub enum ContentPart {
         data: Option<String>,
         file_id: Option<String>,
         filename: Option<String>,
+        cache_control: Option<Value>,
     },
     Audio {
         format: String,
@@ -76,6 +80,7 @@ pub enum ContentPart {
         name: String,
         /// The arguments as JSON text, exactly as the model produced them.
         arguments: String,
+        cache_control: Option<Value>,
     },
     ToolResult {
         call_id: String,
@@ -83,6 +88,7 @@ pub enum ContentPart {
         name: Option<String>,
         content: Vec<ContentPart>,
         is_error: bool,
+        cache_control: Option<Value>,
     },
     /// Model reasoning. A signature is opaque and valid only with the provider that made it.
     Reasoning {

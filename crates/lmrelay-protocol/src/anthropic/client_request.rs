@@ -138,9 +138,22 @@ fn part(block: WireBlock, path: &str) -> Result<Option<ContentPart>, ApiError> {
             text,
             cache_control,
         },
-        WireBlock::Image { source } => image(source, path)?,
-        WireBlock::Document { source, title } => return document(source, title, path),
-        WireBlock::ToolUse { id, name, input } => ContentPart::ToolCall {
+        WireBlock::Image {
+            source,
+            cache_control,
+        } => image(source, cache_control, path)?,
+        WireBlock::Document {
+            source,
+            title,
+            cache_control,
+        } => return document(source, title, cache_control, path),
+        WireBlock::ToolUse {
+            id,
+            name,
+            input,
+            cache_control,
+        } => ContentPart::ToolCall {
+            cache_control,
             id,
             name,
             arguments: json::object_to_arguments(&input),
@@ -149,7 +162,9 @@ fn part(block: WireBlock, path: &str) -> Result<Option<ContentPart>, ApiError> {
             tool_use_id,
             content,
             is_error,
+            cache_control,
         } => ContentPart::ToolResult {
+            cache_control,
             call_id: tool_use_id,
             name: None,
             content: match content {
@@ -170,7 +185,11 @@ fn part(block: WireBlock, path: &str) -> Result<Option<ContentPart>, ApiError> {
     }))
 }
 
-fn image(source: WireSource, path: &str) -> Result<ContentPart, ApiError> {
+fn image(
+    source: WireSource,
+    cache_control: Option<Value>,
+    path: &str,
+) -> Result<ContentPart, ApiError> {
     let source = match source {
         WireSource::Base64 { media_type, data } => ImageSource::Base64 {
             media_type: media_type.unwrap_or_else(|| tools::sniff_image_type(&data).to_owned()),
@@ -185,6 +204,7 @@ fn image(source: WireSource, path: &str) -> Result<ContentPart, ApiError> {
         }
     };
     Ok(ContentPart::Image {
+        cache_control,
         source,
         detail: None,
     })
@@ -193,16 +213,19 @@ fn image(source: WireSource, path: &str) -> Result<ContentPart, ApiError> {
 fn document(
     source: WireSource,
     title: Option<String>,
+    cache_control: Option<Value>,
     path: &str,
 ) -> Result<Option<ContentPart>, ApiError> {
     Ok(Some(match source {
         WireSource::Base64 { media_type, data } => ContentPart::File {
+            cache_control: cache_control.clone(),
             media_type: Some(media_type.unwrap_or_else(|| "application/pdf".into())),
             data: Some(data),
             file_id: None,
             filename: title,
         },
         WireSource::File { file_id } => ContentPart::File {
+            cache_control: cache_control.clone(),
             media_type: None,
             data: None,
             file_id: Some(file_id),

@@ -131,7 +131,9 @@ impl StreamReader {
                 }
             }
             WireBlock::RedactedThinking { data } => out.push(StreamEvent::RedactedReasoning(data)),
-            WireBlock::ToolUse { id, name, input } => {
+            WireBlock::ToolUse {
+                id, name, input, ..
+            } => {
                 let tool = self.next_tool;
                 self.next_tool += 1;
                 self.tool_blocks.push((index, tool));

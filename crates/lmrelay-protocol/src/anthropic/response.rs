@@ -37,9 +37,11 @@ pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta) -> Vec<u8> {
                 id,
                 name,
                 arguments,
+                ..
             } => {
                 had_tools = true;
                 content.push(OutBlock::ToolUse {
+                    cache_control: None,
                     id,
                     name,
                     input: json::arguments_to_object(arguments),
@@ -89,7 +91,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ApiError> {
             WireBlock::RedactedThinking { data } => {
                 content.push(ContentPart::RedactedReasoning { data })
             }
-            WireBlock::ToolUse { id, name, input } => content.push(ContentPart::ToolCall {
+            WireBlock::ToolUse {
+                id, name, input, ..
+            } => content.push(ContentPart::ToolCall {
+                cache_control: None,
                 id,
                 name,
                 arguments: json::object_to_arguments(&input),

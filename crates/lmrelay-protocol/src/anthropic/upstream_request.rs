@@ -288,7 +288,12 @@ fn block<'a>(
                 cache_control: cache_control.as_ref(),
             }
         }
-        ContentPart::Image { source, .. } => OutBlock::Image {
+        ContentPart::Image {
+            source,
+            cache_control,
+            ..
+        } => OutBlock::Image {
+            cache_control: cache_control.as_ref(),
             source: image_source(source, path)?,
         },
         ContentPart::File {
@@ -296,7 +301,10 @@ fn block<'a>(
             data,
             file_id,
             filename,
+            cache_control,
+            ..
         } => OutBlock::Document {
+            cache_control: cache_control.as_ref(),
             source: document_source(
                 media_type.as_deref(),
                 data.as_deref(),
@@ -314,7 +322,9 @@ fn block<'a>(
             id,
             name,
             arguments,
+            cache_control,
         } => OutBlock::ToolUse {
+            cache_control: cache_control.as_ref(),
             id,
             name,
             input: json::arguments_to_object(arguments),
@@ -323,6 +333,7 @@ fn block<'a>(
             call_id,
             content,
             is_error,
+            cache_control,
             ..
         } => {
             let mut inner = Vec::with_capacity(content.len());
@@ -337,6 +348,7 @@ fn block<'a>(
                 }
             }
             OutBlock::ToolResult {
+                cache_control: cache_control.as_ref(),
                 tool_use_id: call_id,
                 content: inner,
                 is_error: *is_error,

@@ -75,21 +75,25 @@ pub(super) enum WireBlock {
     },
     Image {
         source: WireSource,
+        cache_control: Option<Value>,
     },
     Document {
         source: WireSource,
         title: Option<String>,
+        cache_control: Option<Value>,
     },
     ToolUse {
         id: String,
         name: String,
         #[serde(default)]
         input: Value,
+        cache_control: Option<Value>,
     },
     ToolResult {
         tool_use_id: String,
         content: Option<WireContent>,
         is_error: Option<bool>,
+        cache_control: Option<Value>,
     },
     Thinking {
         #[serde(default)]
@@ -273,16 +277,22 @@ pub(super) enum OutBlock<'a> {
     },
     Image {
         source: OutSource<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a Value>,
     },
     Document {
         source: OutSource<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         title: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a Value>,
     },
     ToolUse {
         id: &'a str,
         name: &'a str,
         input: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a Value>,
     },
     ToolResult {
         tool_use_id: &'a str,
@@ -290,6 +300,8 @@ pub(super) enum OutBlock<'a> {
         content: Vec<OutBlock<'a>>,
         #[serde(skip_serializing_if = "is_false")]
         is_error: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a Value>,
     },
     Thinking {
         thinking: &'a str,

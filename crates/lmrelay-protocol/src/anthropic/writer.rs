@@ -221,6 +221,7 @@ impl StreamWriter {
             &OutFrame::ContentBlockStart {
                 index: block,
                 content_block: OutBlock::ToolUse {
+                    cache_control: None,
                     id: &slot.id,
                     name: &slot.name,
                     input: Value::Object(Map::new()),
@@ -296,6 +297,7 @@ impl StreamWriter {
                 &OutFrame::ContentBlockStart {
                     index,
                     content_block: OutBlock::ToolUse {
+                        cache_control: None,
                         id: &slot.id,
                         name: &slot.name,
                         input: Value::Object(Map::new()),

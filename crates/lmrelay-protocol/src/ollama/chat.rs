@@ -85,6 +85,7 @@ pub(super) fn image_parts(images: Option<Vec<String>>) -> impl Iterator<Item = C
                 },
             };
             ContentPart::Image {
+                cache_control: None,
                 source,
                 detail: None,
             }
@@ -165,6 +166,7 @@ fn decode_messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, ApiError> {
                 }
                 content.extend(image_parts(m.images));
                 let part = ContentPart::ToolResult {
+                    cache_control: None,
                     call_id,
                     name,
                     content,
@@ -224,6 +226,7 @@ fn recover_call_id(calls: &mut [Call], given: Option<String>, name: Option<&str>
 /// a missing id generated as `call_` + `id_len` alphanumerics.
 pub(super) fn decode_call(call: WireToolCall, id_len: usize) -> ContentPart {
     ContentPart::ToolCall {
+        cache_control: None,
         id: call
             .id
             .filter(|id| !id.is_empty())
@@ -308,6 +311,7 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ApiError> {
                             name,
                             content,
                             is_error,
+                            ..
                         } => out.push(encode_result(
                             &messages[..i],
                             call_id,
@@ -352,6 +356,7 @@ fn encode_assistant(m: &Message) -> Result<Value, ApiError> {
                 id,
                 name,
                 arguments,
+                ..
             } => {
                 let mut call = Map::new();
                 if !id.is_empty() {

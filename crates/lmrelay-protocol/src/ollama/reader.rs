@@ -73,6 +73,7 @@ impl StreamReader {
                 id,
                 name,
                 arguments,
+                ..
             } = decode_call(call, 24)
             {
                 let index = self.next_index;

@@ -76,6 +76,7 @@ pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta, now_ms: u64) ->
                 id,
                 name,
                 arguments,
+                ..
             } => Some((id, name, arguments)),
             _ => None,
         })

@@ -201,6 +201,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
             let content = decode_content(i, m.content.as_ref())?;
             let name = crate::tools::tool_name_for(out, &call_id).or(m.name);
             let result = ContentPart::ToolResult {
+                cache_control: None,
                 call_id,
                 name,
                 content,
@@ -248,6 +249,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
     content.extend(decode_content(i, m.content.as_ref())?);
     for call in m.tool_calls.into_iter().flatten() {
         content.push(ContentPart::ToolCall {
+            cache_control: None,
             id: call.id,
             name: call.function.name,
             arguments: arguments_text(call.function.arguments),
@@ -255,6 +257,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
     }
     if let Some(fc) = m.function_call {
         content.push(ContentPart::ToolCall {
+            cache_control: None,
             id: fc.name.clone(),
             name: fc.name,
             arguments: arguments_text(fc.arguments),
@@ -312,6 +315,7 @@ fn decode_content(i: usize, content: Option<&Value>) -> Result<Vec<ContentPart>,
                             .and_then(Value::as_str)
                             .map(str::to_owned);
                         out.push(ContentPart::Image {
+                            cache_control: None,
                             source: image_source_from_url(url),
                             detail,
                         });
@@ -339,6 +343,7 @@ fn decode_content(i: usize, content: Option<&Value>) -> Result<Vec<ContentPart>,
                             None => (None, None),
                         };
                         out.push(ContentPart::File {
+                            cache_control: None,
                             media_type,
                             data,
                             file_id: str_field(f, "file_id"),
@@ -595,6 +600,7 @@ fn encode_message<'a>(m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(
                 id,
                 name,
                 arguments,
+                ..
             } => tool_calls.push(WireToolCall {
                 id: id.clone(),
                 kind: function_type(),
@@ -658,7 +664,7 @@ fn encode_message<'a>(m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(
 fn encode_part(p: &ContentPart) -> Result<Value, ApiError> {
     Ok(match p {
         ContentPart::Text { text, .. } => serde_json::json!({"type": "text", "text": text}),
-        ContentPart::Image { source, detail } => {
+        ContentPart::Image { source, detail, .. } => {
             let mut iu = Map::new();
             iu.insert("url".into(), Value::String(image_url(source)));
             if let Some(d) = detail {
@@ -674,6 +680,7 @@ fn encode_part(p: &ContentPart) -> Result<Value, ApiError> {
             data,
             file_id,
             filename,
+            ..
         } => {
             let mut f = Map::new();
             if let Some(d) = data {

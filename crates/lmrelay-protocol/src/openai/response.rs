@@ -185,6 +185,7 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ApiError> {
         }
         for c in m.tool_calls {
             content.push(ContentPart::ToolCall {
+                cache_control: None,
                 id: if c.id.is_empty() {
                     random_id("call_", 24)
                 } else {
@@ -279,6 +280,7 @@ pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta) -> Vec<u8> {
                 id,
                 name,
                 arguments,
+                ..
             } => tool_calls.push(OutToolCall {
                 id,
                 kind: "function",

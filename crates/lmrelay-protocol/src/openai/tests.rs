@@ -64,6 +64,7 @@ fn decodes_roles_parts_tools_and_options() {
     assert_eq!(
         req.messages[1].content[1],
         ContentPart::Image {
+            cache_control: None,
             source: ImageSource::Base64 {
                 media_type: "image/png".into(),
                 data: "iVBOR".into()
@@ -74,6 +75,7 @@ fn decodes_roles_parts_tools_and_options() {
     assert_eq!(
         req.messages[1].content[2],
         ContentPart::Image {
+            cache_control: None,
             source: ImageSource::Url("https://x/y.jpg".into()),
             detail: None
         }
@@ -81,6 +83,7 @@ fn decodes_roles_parts_tools_and_options() {
     assert_eq!(
         req.messages[2].content,
         vec![ContentPart::ToolCall {
+            cache_control: None,
             id: "call_1".into(),
             name: "get_weather".into(),
             arguments: "{\"city\":\"Paris\"}".into()
@@ -165,12 +168,14 @@ fn encodes_tool_results_as_tool_messages_before_user_text() {
         role: Role::User,
         content: vec![
             ContentPart::ToolResult {
+                cache_control: None,
                 call_id: "a".into(),
                 name: None,
                 content: vec![ContentPart::text("r1")],
                 is_error: true,
             },
             ContentPart::ToolResult {
+                cache_control: None,
                 call_id: "b".into(),
                 name: None,
                 content: vec![ContentPart::text("r2")],

@@ -73,6 +73,7 @@ fn images_of_both_kinds() {
         req.messages[0].content,
         vec![
             ContentPart::Image {
+                cache_control: None,
                 source: ImageSource::Base64 {
                     media_type: "image/png".into(),
                     data: "iVBORw0K".into()
@@ -80,6 +81,7 @@ fn images_of_both_kinds() {
                 detail: None
             },
             ContentPart::Image {
+                cache_control: None,
                 source: ImageSource::Url("https://x/y.jpg".into()),
                 detail: None
             },
@@ -98,6 +100,7 @@ fn documents_become_files_or_text() {
         req.messages[0].content,
         vec![
             ContentPart::File {
+                cache_control: None,
                 media_type: Some("application/pdf".into()),
                 data: Some("JVBER".into()),
                 file_id: None,
@@ -129,6 +132,7 @@ fn tool_use_and_tool_result() {
     assert_eq!(
         req.messages[1].content[1],
         ContentPart::ToolCall {
+            cache_control: None,
             id: "toolu_1".into(),
             name: "get_weather".into(),
             // Key order preserved.
@@ -139,18 +143,21 @@ fn tool_use_and_tool_result() {
         req.messages[2].content,
         vec![
             ContentPart::ToolResult {
+                cache_control: None,
                 call_id: "toolu_1".into(),
                 name: Some("get_weather".into()),
                 content: vec![ContentPart::text("sunny")],
                 is_error: false
             },
             ContentPart::ToolResult {
+                cache_control: None,
                 call_id: "toolu_1".into(),
                 name: Some("get_weather".into()),
                 content: vec![ContentPart::text("boom")],
                 is_error: true
             },
             ContentPart::ToolResult {
+                cache_control: None,
                 call_id: "toolu_9".into(),
                 name: None,
                 content: vec![],

@@ -50,6 +50,7 @@ fn encodes_blocks_stop_reason_and_anthropic_usage() {
             ContentPart::text(""),
             ContentPart::text("Checking."),
             ContentPart::ToolCall {
+                cache_control: None,
                 id: "call_1".into(),
                 name: "get_weather".into(),
                 arguments: r#"{"city":"Paris"}"#.into(),
@@ -152,6 +153,7 @@ fn decodes_an_upstream_message() {
             },
             ContentPart::text("Let me check."),
             ContentPart::ToolCall {
+                cache_control: None,
                 id: "toolu_01".into(),
                 name: "get_weather".into(),
                 arguments: r#"{"z":1,"a":2}"#.into()

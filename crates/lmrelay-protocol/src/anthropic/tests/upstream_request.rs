@@ -35,6 +35,7 @@ fn chat(messages: Vec<Message>) -> ChatRequest {
 
 fn call(id: &str, args: &str) -> ContentPart {
     ContentPart::ToolCall {
+        cache_control: None,
         id: id.into(),
         name: "get_weather".into(),
         arguments: args.into(),
@@ -43,6 +44,7 @@ fn call(id: &str, args: &str) -> ContentPart {
 
 fn result(id: &str, text: &str) -> ContentPart {
     ContentPart::ToolResult {
+        cache_control: None,
         call_id: id.into(),
         name: None,
         content: vec![ContentPart::text(text)],
@@ -145,6 +147,7 @@ fn tool_results_move_before_text_in_one_message() {
             vec![
                 ContentPart::text("here you go"),
                 ContentPart::ToolResult {
+                    cache_control: None,
                     call_id: "toolu_1".into(),
                     name: None,
                     content: vec![],
@@ -458,6 +461,7 @@ fn response_formats() {
 #[test]
 fn images_files_and_audio() {
     let image = |source: ImageSource| ContentPart::Image {
+        cache_control: None,
         source,
         detail: Some("high".into()),
     };
@@ -471,12 +475,14 @@ fn images_files_and_audio() {
             image(ImageSource::Url("data:image/jpg;base64,/9j/4".into())),
             image(ImageSource::Url("https://x/y.gif".into())),
             ContentPart::File {
+                cache_control: None,
                 media_type: Some("application/pdf".into()),
                 data: Some("JVBER".into()),
                 file_id: None,
                 filename: Some("a.pdf".into()),
             },
             ContentPart::File {
+                cache_control: None,
                 media_type: Some("text/plain".into()),
                 data: Some("aGVsbG8=".into()),
                 file_id: None,
@@ -520,4 +526,36 @@ fn images_files_and_audio() {
     )]);
     let err = encode_request(&req, &opts()).expect_err("audio");
     assert!(err.message.contains("audio"), "{}", err.message);
+}
+
+#[test]
+fn cache_control_survives_on_every_block_type() {
+    let cc = json!({"type": "ephemeral", "ttl": "1h"});
+    let client = json!({
+        "model": "alias", "max_tokens": 100,
+        "system": [{"type": "text", "text": "sys", "cache_control": cc}],
+        "tools": [{"name": "t", "input_schema": {"type": "object", "properties": {}}, "cache_control": cc}],
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "look", "cache_control": cc},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}, "cache_control": cc},
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}, "cache_control": cc}
+            ]},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}, "cache_control": cc}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok", "cache_control": cc}
+            ]}
+        ]
+    });
+    let req = decode_request(client.to_string().as_bytes()).expect("decodes");
+    let body = encode(&req);
+    assert_eq!(body["system"][0]["cache_control"], cc);
+    assert_eq!(body["tools"][0]["cache_control"], cc);
+    for block in body["messages"][0]["content"].as_array().expect("blocks") {
+        assert_eq!(block["cache_control"], cc, "{block}");
+    }
+    assert_eq!(body["messages"][1]["content"][0]["cache_control"], cc);
+    assert_eq!(body["messages"][2]["content"][0]["cache_control"], cc);
 }

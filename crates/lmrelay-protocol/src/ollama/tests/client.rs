@@ -19,6 +19,7 @@ fn decode(body: serde_json::Value) -> lmrelay_ir::ChatRequest {
 
 fn image(media_type: &str, data: &str) -> ContentPart {
     ContentPart::Image {
+        cache_control: None,
         source: ImageSource::Base64 {
             media_type: media_type.into(),
             data: data.into(),
@@ -29,6 +30,7 @@ fn image(media_type: &str, data: &str) -> ContentPart {
 
 fn call(id: &str, name: &str, arguments: &str) -> ContentPart {
     ContentPart::ToolCall {
+        cache_control: None,
         id: id.into(),
         name: name.into(),
         arguments: arguments.into(),
@@ -37,6 +39,7 @@ fn call(id: &str, name: &str, arguments: &str) -> ContentPart {
 
 fn result(call_id: &str, name: &str, text: &str) -> ContentPart {
     ContentPart::ToolResult {
+        cache_control: None,
         call_id: call_id.into(),
         name: Some(name.into()),
         content: vec![ContentPart::text(text)],

@@ -41,11 +41,13 @@ fn tool_results_split_into_tool_messages_and_system_stays_in_place() {
                         signature: Some("anthropic-sig".into()),
                     },
                     ContentPart::ToolCall {
+                        cache_control: None,
                         id: "toolu_1".into(),
                         name: "get_weather".into(),
                         arguments: r#"{"city":"Tokyo"}"#.into(),
                     },
                     ContentPart::ToolCall {
+                        cache_control: None,
                         id: "toolu_2".into(),
                         name: "get_weather".into(),
                         arguments: r#"{"city":"Paris"}"#.into(),
@@ -56,12 +58,14 @@ fn tool_results_split_into_tool_messages_and_system_stays_in_place() {
                 Role::User,
                 vec![
                     ContentPart::ToolResult {
+                        cache_control: None,
                         call_id: "toolu_1".into(),
                         name: None,
                         content: vec![ContentPart::text("11 degrees")],
                         is_error: false,
                     },
                     ContentPart::ToolResult {
+                        cache_control: None,
                         call_id: "toolu_2".into(),
                         name: Some("get_weather".into()),
                         content: vec![ContentPart::text("no data")],
@@ -70,6 +74,7 @@ fn tool_results_split_into_tool_messages_and_system_stays_in_place() {
                     ContentPart::text("Also, "),
                     ContentPart::text("what is this?"),
                     ContentPart::Image {
+                        cache_control: None,
                         source: ImageSource::Base64 {
                             media_type: "image/png".into(),
                             data: "iVBORw0KGgo".into(),
@@ -244,6 +249,7 @@ fn think_mapping() {
 #[test]
 fn unsupported_content_is_400() {
     let url_image = ContentPart::Image {
+        cache_control: None,
         source: ImageSource::Url("https://example.com/cat.png".into()),
         detail: None,
     };
@@ -252,6 +258,7 @@ fn unsupported_content_is_400() {
         data: "AAAA".into(),
     };
     let file = ContentPart::File {
+        cache_control: None,
         media_type: Some("application/pdf".into()),
         data: Some("JVBER".into()),
         file_id: None,
@@ -270,6 +277,7 @@ fn unsupported_content_is_400() {
             messages: vec![msg(
                 Role::User,
                 vec![ContentPart::Image {
+                    cache_control: None,
                     source: ImageSource::Url("https://x/y.png".into()),
                     detail: None,
                 }],
@@ -289,6 +297,7 @@ fn unsupported_content_is_400() {
         messages: vec![msg(
             Role::User,
             vec![ContentPart::Image {
+                cache_control: None,
                 source: ImageSource::Url("data:image/png;base64,iVBOR".into()),
                 detail: None,
             }],
@@ -365,6 +374,7 @@ fn decode_response_counts_reason_and_tool_calls() {
         id,
         name,
         arguments,
+        ..
     } = &resp.content[1]
     else {
         panic!("call expected");
@@ -377,6 +387,7 @@ fn decode_response_counts_reason_and_tool_calls() {
     assert_eq!(
         resp.content[2],
         ContentPart::ToolCall {
+            cache_control: None,
             id: "call_x1y2z3w4".into(),
             name: "get_time".into(),
             arguments: "{}".into()
