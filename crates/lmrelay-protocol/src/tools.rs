@@ -66,6 +66,29 @@ pub fn sniff_image_type(b64: &str) -> &'static str {
     }
 }
 
+/// Appends a text part to text being flattened into one string (formats whose `content` is
+/// a single string), separating parts with a newline so separate blocks do not run together.
+pub fn append_text(buf: &mut String, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if !buf.is_empty() {
+        buf.push('\n');
+    }
+    buf.push_str(text);
+}
+
+/// The text parts of `parts`, flattened with [`append_text`].
+pub fn flatten_text(parts: &[ContentPart]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if let ContentPart::Text { text, .. } = p {
+            append_text(&mut out, text);
+        }
+    }
+    out
+}
+
 /// The name of the tool a result answers, found among the earlier assistant calls.
 pub fn tool_name_for(messages: &[Message], call_id: &str) -> Option<String> {
     messages.iter().rev().find_map(|m| {
@@ -110,6 +133,16 @@ mod tests {
         assert_eq!(sniff_image_type("aaaé"), "image/png");
         assert_eq!(sniff_image_type("ééééééééééééééééééééééééé"), "image/png");
         assert_eq!(sniff_image_type(""), "image/png");
+    }
+
+    #[test]
+    fn flattened_parts_do_not_run_together() {
+        let parts = vec![
+            ContentPart::text("Block one."),
+            ContentPart::text(""),
+            ContentPart::text("Block two."),
+        ];
+        assert_eq!(flatten_text(&parts), "Block one.\nBlock two.");
     }
 
     #[test]

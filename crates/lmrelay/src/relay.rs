@@ -494,12 +494,13 @@ pub async fn embed(
 }
 
 /// Counts a request's input tokens: asks the first candidate when its type can count,
-/// otherwise estimates (about four characters a token).
+/// otherwise estimates (about four characters a token). Also returns the provider that
+/// counted, or `None` for an estimate.
 pub async fn count_tokens(
     rt: Arc<Runtime>,
     ex: &Exchange,
     req: &ChatRequest,
-) -> Result<u64, Response> {
+) -> Result<(u64, Option<String>), Response> {
     let candidates = rt.resolve(&req.model);
     let Some(c) = candidates.first() else {
         return Err(
@@ -514,13 +515,13 @@ pub async fn count_tokens(
             if resp.status().is_success() {
                 if let Ok(body) = upstream::read_body(resp, provider.config.timeout).await {
                     if let Ok(n) = provider.adapter.count_tokens_response(&body) {
-                        return Ok(n);
+                        return Ok((n, Some(provider.config.name.clone())));
                     }
                 }
             }
         }
     }
-    Ok(estimate_tokens(req))
+    Ok((estimate_tokens(req), None))
 }
 
 /// A rough token estimate: characters of text, tool calls and tool schemas, over four.

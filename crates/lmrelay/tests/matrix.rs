@@ -415,3 +415,25 @@ async fn url_images_are_downloaded_for_ollama_with_ssrf_guard() {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_message_start_carries_the_upstreams_input_counts() {
+    let env = Env::start().await;
+    let body = Client::Anthropic.chat("to-anthropic", "count me in", true, false);
+    let (status, _, bytes) = env.post(Client::Anthropic, "/v1/messages", &body).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let events = common::sse_events(&text);
+    let start: serde_json::Value = serde_json::from_str(&events[0].1).expect("json");
+    let usage = &start["message"]["usage"];
+    assert!(
+        usage["input_tokens"].as_u64().is_some_and(|n| n > 0),
+        "{start}"
+    );
+    assert_eq!(
+        usage["cache_read_input_tokens"],
+        common::CACHE_READ,
+        "{start}"
+    );
+    env.stop().await;
+}

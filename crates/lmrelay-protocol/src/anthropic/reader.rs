@@ -72,6 +72,9 @@ impl StreamReader {
                     id: message.id,
                     model: message.model,
                 });
+                // Input and cache counts are known now, for clients that read them from
+                // their own start frame.
+                out.push(StreamEvent::Usage(self.usage.to_usage()));
             }
             WireFrame::ContentBlockStart {
                 index,

@@ -2,7 +2,8 @@
 //! (protocols.md §2.7, recipes A and E of §10.10).
 //!
 //! Invariants:
-//! - `message_start` comes first (written on `Start`, or before the first other frame);
+//! - `message_start` comes first, written before the first frame with content (so that it
+//!   carries the input and cache counts reported with the upstream's start);
 //! - exactly one content block is open at a time, and consecutive text deltas share one text
 //!   block (E25);
 //! - nothing is written after `message_stop` or `error` (E23);
@@ -28,6 +29,8 @@ use serde_json::{Map, Value};
 #[derive(Debug)]
 pub struct StreamWriter {
     meta: ResponseMeta,
+    /// The upstream's message id, from `Start`.
+    upstream_id: String,
     started: bool,
     closed: bool,
     /// The index the next content block gets.
@@ -71,6 +74,7 @@ impl StreamWriter {
     pub fn new(meta: ResponseMeta) -> Self {
         StreamWriter {
             meta,
+            upstream_id: String::new(),
             started: false,
             closed: false,
             next_block: 0,
@@ -84,12 +88,15 @@ impl StreamWriter {
         }
     }
 
-    fn ensure_started(&mut self, id: &str, out: &mut BytesMut) {
+    /// Writes `message_start` if it has not gone out yet. It waits for the first event with
+    /// content, so the input and cache counts the upstream reported with its own start are in
+    /// it.
+    fn ensure_started(&mut self, out: &mut BytesMut) {
         if self.started {
             return;
         }
         self.started = true;
-        let id = message_id(id);
+        let id = message_id(&self.upstream_id);
         let frame = OutFrame::MessageStart {
             message: OutResponse {
                 id: &id,
@@ -141,7 +148,7 @@ impl StreamWriter {
         if text.is_empty() {
             return;
         }
-        self.ensure_started("", out);
+        self.ensure_started(out);
         let index = match self.open {
             Open::Text(i) => i,
             _ => {
@@ -162,7 +169,7 @@ impl StreamWriter {
 
     /// The open thinking block, opening one if needed.
     fn thinking_block(&mut self, out: &mut BytesMut) -> u32 {
-        self.ensure_started("", out);
+        self.ensure_started(out);
         if let Open::Thinking(i) = self.open {
             return i;
         }
@@ -179,7 +186,7 @@ impl StreamWriter {
     }
 
     fn redacted(&mut self, data: &str, out: &mut BytesMut) {
-        self.ensure_started("", out);
+        self.ensure_started(out);
         self.close_open(out);
         let index = self.open_block(OutBlock::RedactedThinking { data }, out);
         emit(&mut self.json, out, &OutFrame::ContentBlockStop { index });
@@ -194,7 +201,7 @@ impl StreamWriter {
     }
 
     fn tool_start(&mut self, index: u32, id: &str, name: &str, out: &mut BytesMut) {
-        self.ensure_started("", out);
+        self.ensure_started(out);
         self.had_tools = true;
         let t = self.slot(index);
         let slot = &mut self.tools[t];
@@ -336,7 +343,7 @@ impl StreamEncoder for StreamWriter {
             return;
         }
         match event {
-            StreamEvent::Start { id, .. } => self.ensure_started(id, out),
+            StreamEvent::Start { id, .. } => self.upstream_id.clone_from(id),
             StreamEvent::TextDelta(text) => self.text(text, out),
             StreamEvent::ReasoningDelta(text) => {
                 if self.meta.include_reasoning && !text.is_empty() {
@@ -369,7 +376,7 @@ impl StreamEncoder for StreamWriter {
                 reason,
                 stop_sequence,
             } => {
-                self.ensure_started("", out);
+                self.ensure_started(out);
                 self.finish = Some((*reason, stop_sequence.clone()));
                 self.flush_buffered(out);
             }
@@ -385,7 +392,7 @@ impl StreamEncoder for StreamWriter {
             self.fail(&premature_end(), out);
             return;
         };
-        self.ensure_started("", out);
+        self.ensure_started(out);
         self.flush_buffered(out);
         let stop_reason = stop_reason(reason, self.had_tools, stop_sequence.as_deref());
         let frame = OutFrame::MessageDelta {

@@ -9,7 +9,6 @@
 use super::options::{self, Knobs, PASSTHROUGH_KEYS};
 use super::wire::{ChatBody, WireMessage, WireTool, WireToolCall};
 use crate::{json, tools, UpstreamOptions};
-use lmrelay_ir::request::text_of;
 use lmrelay_ir::{
     ApiError, ChatRequest, ContentPart, ImageSource, Message, Role, Tool, ToolChoice,
 };
@@ -297,14 +296,14 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ApiError> {
     for (i, m) in messages.iter().enumerate() {
         match m.role {
             Role::System | Role::Developer => {
-                out.push(json!({"role": "system", "content": text_of(&m.content)}));
+                out.push(json!({"role": "system", "content": tools::flatten_text(&m.content)}));
             }
             Role::User => {
                 let mut text = String::new();
                 let mut images = Vec::new();
                 for part in &m.content {
                     match part {
-                        ContentPart::Text { text: t, .. } => text.push_str(t),
+                        ContentPart::Text { text: t, .. } => tools::append_text(&mut text, t),
                         ContentPart::Image { source, .. } => images.push(inline_image(source)?),
                         ContentPart::ToolResult {
                             call_id,
@@ -349,7 +348,7 @@ fn encode_assistant(m: &Message) -> Result<Value, ApiError> {
     let mut calls = Vec::new();
     for part in &m.content {
         match part {
-            ContentPart::Text { text: t, .. } => text.push_str(t),
+            ContentPart::Text { text: t, .. } => tools::append_text(&mut text, t),
             ContentPart::Reasoning { text: t, .. } => thinking.push_str(t),
             ContentPart::Image { source, .. } => images.push(inline_image(source)?),
             ContentPart::ToolCall {
@@ -404,7 +403,7 @@ fn encode_result(
     let mut images = Vec::new();
     for part in content {
         match part {
-            ContentPart::Text { text: t, .. } => text.push_str(t),
+            ContentPart::Text { text: t, .. } => tools::append_text(&mut text, t),
             ContentPart::Image { source, .. } => images.push(inline_image(source)?),
             _ => {}
         }

@@ -577,7 +577,7 @@ fn encode_message<'a>(m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(
                 is_error,
                 ..
             } => {
-                let mut text = lmrelay_ir::request::text_of(content);
+                let mut text = crate::tools::flatten_text(content);
                 if *is_error {
                     text.insert_str(0, "Error: ");
                 }
@@ -640,12 +640,14 @@ fn encode_message<'a>(m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(
         }
     } else if only_text && m.role != Role::User {
         // Plain strings are the most widely accepted form for non-user turns.
-        Some(Value::String(
-            parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect(),
-        ))
+        let mut text = String::new();
+        for t in parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+        {
+            crate::tools::append_text(&mut text, t);
+        }
+        Some(Value::String(text))
     } else if only_text && parts.len() == 1 {
         parts[0].get("text").cloned()
     } else {

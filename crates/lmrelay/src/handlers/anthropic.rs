@@ -30,7 +30,13 @@ pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response 
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::count_tokens(a.rt, &a.ex, &chat).await {
-        Ok(n) => json(anthropic::encode_count_tokens(n)),
+        Ok((n, provider)) => {
+            let mut r = json(anthropic::encode_count_tokens(n));
+            if let Some(p) = provider {
+                relay::set_provider(r.headers_mut(), &p);
+            }
+            r
+        }
         Err(r) => r,
     }
 }

@@ -56,6 +56,14 @@ fn expected() -> Vec<StreamEvent> {
             id: "msg_01".into(),
             model: "claude-x".into(),
         },
+        // message_start's input and cache counts, reported at once.
+        StreamEvent::Usage(Usage {
+            input: 147,
+            output: 1,
+            cache_read: 100,
+            cache_write: 5,
+            reasoning: None,
+        }),
         StreamEvent::ReasoningDelta("Hmm.".into()),
         StreamEvent::ReasoningSignature("EqQB/+==".into()),
         StreamEvent::TextDelta("Checking.".into()),
@@ -115,7 +123,7 @@ fn usage_in_message_delta_overrides_message_start() {
     );
     let events = decode(&[stream.as_bytes()]);
     assert_eq!(
-        events[1..],
+        events[2..],
         [
             StreamEvent::Usage(Usage {
                 input: 10,
@@ -142,9 +150,9 @@ fn error_event_after_200_is_an_error() {
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ignored\"}}\n\n",
     );
     let events = decode(&[stream.as_bytes()]);
-    assert_eq!(events.len(), 3, "{events:?}");
-    let StreamEvent::Error(err) = &events[2] else {
-        panic!("expected an error, got {:?}", events[2]);
+    assert_eq!(events.len(), 4, "{events:?}");
+    let StreamEvent::Error(err) = &events[3] else {
+        panic!("expected an error, got {:?}", events[3]);
     };
     assert_eq!(
         (err.kind, err.status, err.message.as_str()),
@@ -166,7 +174,7 @@ fn error_event_after_200_is_an_error() {
 fn premature_end_and_garbage() {
     let cut = &EXAMPLE.as_bytes()[..EXAMPLE.find("event: message_delta").expect("marker")];
     let events = decode(&[cut]);
-    assert_eq!(events[..events.len() - 1], expected()[..6]);
+    assert_eq!(events[..events.len() - 1], expected()[..7]);
     assert!(
         matches!(events.last(), Some(StreamEvent::Error(e)) if e.kind == ErrorKind::BadGateway && e.message.contains("prematurely"))
     );

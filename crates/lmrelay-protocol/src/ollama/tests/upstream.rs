@@ -101,7 +101,7 @@ fn tool_results_split_into_tool_messages_and_system_stays_in_place() {
                 ]},
                 {"role": "tool", "content": "11 degrees", "tool_name": "get_weather", "tool_call_id": "toolu_1"},
                 {"role": "tool", "content": "Error: no data", "tool_name": "get_weather", "tool_call_id": "toolu_2"},
-                {"role": "user", "content": "Also, what is this?", "images": ["iVBORw0KGgo"]},
+                {"role": "user", "content": "Also, \nwhat is this?", "images": ["iVBORw0KGgo"]},
                 {"role": "system", "content": "Answer in French."}
             ],
             "stream": true
