@@ -111,7 +111,7 @@ name = "oa"
 type = "openai"
 base_url = "{urls['openai']}"
 keys = ["{UPSTREAM_KEY}"]
-models = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
+models = ["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"]
 timeout = "10s"
 
 [[providers]]
@@ -126,7 +126,7 @@ timeout = "10s"
 name = "ol"
 type = "ollama"
 base_url = "{urls['ollama']}"
-models = ["llama3.2", "nomic-embed-text"]
+models = ["llama3.2", "qwen3", "nomic-embed-text"]
 timeout = "10s"
 
 [[routes]]
@@ -140,6 +140,14 @@ targets = ["an/claude-3-5-haiku-latest"]
 [[routes]]
 model = "to-ollama"
 targets = ["ol/llama3.2"]
+
+[[routes]]
+model = "to-ollama-thinking"
+targets = ["ol/qwen3"]
+
+[[routes]]
+model = "to-openai-reasoning"
+targets = ["oa/o4-mini"]
 
 [[routes]]
 model = "embed-openai"

@@ -50,7 +50,8 @@ def test_stop_sequences(oai, ant, oll, route):
 
 # --- thinking -------------------------------------------------------------------------------
 
-THINKING_UPSTREAMS = ["to-anthropic", "to-ollama"]  # the OpenAI mock never reasons
+# Upstream models that think (the OpenAI mock never returns reasoning text).
+THINKING_UPSTREAMS = ["to-anthropic", "to-ollama-thinking"]
 
 
 @pytest.mark.parametrize("model", THINKING_UPSTREAMS)
@@ -68,7 +69,7 @@ def test_thinking_ollama_client(oll, model):
     assert r.message.content == "echo: ponder"
 
 
-@pytest.mark.parametrize("model", ["to-anthropic", "to-ollama"])
+@pytest.mark.parametrize("model", THINKING_UPSTREAMS)
 def test_thinking_anthropic_client(ant, model):
     m = ant.messages.create(model=model, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
                             messages=[{"role": "user", "content": "ponder"}])
@@ -76,6 +77,25 @@ def test_thinking_anthropic_client(ant, model):
     assert kinds == ["thinking", "text"], kinds
     assert m.content[0].thinking == "Thinking about: ponder"
     assert m.content[1].text == "echo: ponder"
+
+
+@pytest.mark.parametrize("model", ["to-ollama", "to-openai"])
+def test_thinking_from_another_protocol_is_dropped_for_models_that_cannot_think(ant, model):
+    # Claude Code always asks for thinking and effort; an upstream model without them refuses
+    # the fields, and the gateway retries once without them.
+    m = ant.messages.create(model=model, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+                            extra_body={"output_config": {"effort": "high"}},
+                            messages=[{"role": "user", "content": "ponder"}])
+    assert [b.type for b in m.content] == ["text"]
+    assert m.content[0].text == "echo: ponder"
+
+
+def test_ollama_client_think_on_a_model_that_cannot_think_is_refused(oll):
+    # Same protocol: the client's own request, passed through, refused as Ollama would.
+    with pytest.raises(ollama.ResponseError) as e:
+        oll.chat(model="to-ollama", think=True, messages=[{"role": "user", "content": "ponder"}])
+    assert e.value.status_code == 400
+    assert "does not support thinking" in e.value.error
 
 
 def test_thinking_anthropic_stream_signature(ant):

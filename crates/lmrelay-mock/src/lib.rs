@@ -68,9 +68,9 @@ impl Flavor {
     /// The models a server of this flavor knows when the config lists none.
     pub fn default_models(self) -> Vec<String> {
         let names: &[&str] = match self {
-            Flavor::OpenAi => &["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"],
+            Flavor::OpenAi => &["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"],
             Flavor::Anthropic => &["claude-3-5-haiku-latest", "claude-sonnet-4-5"],
-            Flavor::Ollama => &["llama3.2:latest", "nomic-embed-text:latest"],
+            Flavor::Ollama => &["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest"],
         };
         names.iter().map(|s| (*s).to_string()).collect()
     }

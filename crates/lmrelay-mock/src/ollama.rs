@@ -168,6 +168,31 @@ fn validate_chat(req: &Value) -> Result<(), Response> {
 
 // === planning and rendering ===
 
+/// Whether a model can think, as Ollama's capability check decides from the model; here
+/// from its family name.
+fn model_thinks(model: &str) -> bool {
+    const FAMILIES: &[&str] = &[
+        "qwen3",
+        "deepseek-r1",
+        "gpt-oss",
+        "magistral",
+        "cogito",
+        "thinking",
+    ];
+    FAMILIES.iter().any(|f| model.contains(f))
+}
+
+/// Ollama refuses `think` for a model without the thinking capability (400).
+fn check_think(req: &Value, model: &str) -> Result<(), Response> {
+    if truthy_think(req.get("think")) && !model_thinks(model) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("\"{model}\" does not support thinking"),
+        ));
+    }
+    Ok(())
+}
+
 fn truthy_think(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
@@ -308,6 +333,9 @@ async fn chat(State(s): S, body: Bytes) -> Response {
     if !s.knows_model(&model) {
         return model_not_found(&model);
     }
+    if let Err(r) = check_think(&req, &model) {
+        return r;
+    }
     let messages_empty = req
         .get("messages")
         .and_then(Value::as_array)
@@ -382,6 +410,9 @@ async fn generate(State(s): S, body: Bytes) -> Response {
     }
     if !s.knows_model(&model) {
         return model_not_found(&model);
+    }
+    if let Err(r) = check_think(&req, &model) {
+        return r;
     }
     let prompt = req
         .get("prompt")
@@ -592,8 +623,10 @@ async fn show(State(s): S, body: Bytes) -> Response {
     let embedding = is_embedding_model(&model);
     let capabilities = if embedding {
         json!(["embedding"])
-    } else {
+    } else if model_thinks(&model) {
         json!(["completion", "tools", "thinking"])
+    } else {
+        json!(["completion", "tools"])
     };
     let arch = if embedding { "nomic-bert" } else { "llama" };
     let mut info = Map::new();

@@ -64,6 +64,13 @@ fn bad_request(message: &str, param: Option<&str>, code: Option<&str>) -> Respon
     )
 }
 
+/// OpenAI's reasoning model families.
+fn reasoning_model(model: &str) -> bool {
+    ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|p| model.starts_with(p))
+}
+
 fn model_not_found(model: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -555,6 +562,14 @@ async fn chat(State(s): S, body: Bytes) -> Response {
         .to_string();
     if !s.knows_model(&model) {
         return model_not_found(&model);
+    }
+    // Like OpenAI, only reasoning models take `reasoning_effort`.
+    if req.get("reasoning_effort").is_some_and(|v| !v.is_null()) && !reasoning_model(&model) {
+        return bad_request(
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            Some("reasoning_effort"),
+            Some("unsupported_parameter"),
+        );
     }
     let plan = reply::plan(&chat_plan_input(&req));
     let id = new_id("chatcmpl-", 29);

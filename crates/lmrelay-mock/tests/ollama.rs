@@ -64,7 +64,7 @@ async fn chat_streams_by_default() {
 #[tokio::test]
 async fn tool_calls_and_thinking() {
     let s = server().await;
-    let b = json!({"model": "llama3.2:latest", "think": true,
+    let b = json!({"model": "qwen3:latest", "think": true,
         "messages": [{"role": "user", "content": "Tokyo"}],
         "tools": [{"type": "function", "function": {"name": "get_weather",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
@@ -157,7 +157,7 @@ async fn generate_stream_and_plain() {
         &post(
             &url,
             &[],
-            &json!({"model": "llama3.2", "prompt": "hi", "stream": false, "think": "high"}),
+            &json!({"model": "qwen3", "prompt": "hi", "stream": false, "think": "high"}),
         )
         .await
         .2,
@@ -184,7 +184,10 @@ async fn auxiliary_endpoints() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["llama3.2:latest", "nomic-embed-text:latest"]);
+    assert_eq!(
+        names,
+        vec!["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest"]
+    );
     assert_eq!(v["models"][0]["details"]["format"], "gguf");
     let (st, _, t) = post(
         &format!("{}/api/show", s.base_url()),
@@ -239,4 +242,21 @@ async fn unknown_route_is_plain_404() {
     let (st, _, t) = get(&format!("{}/api/nope", s.base_url()), &[]).await;
     assert_eq!((st, t.as_str()), (404, "404 page not found"));
     let _: Value = json("{}");
+}
+
+#[tokio::test]
+async fn think_is_refused_for_models_that_cannot_think() {
+    let s = server().await;
+    let (st, _, t) = post(
+        &format!("{}/api/chat", s.base_url()),
+        &[],
+        &json!({"model": "llama3.2", "stream": false, "think": true,
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        serde_json::from_str::<Value>(&t).unwrap()["error"],
+        "\"llama3.2\" does not support thinking"
+    );
 }

@@ -426,7 +426,10 @@ async fn models_listing() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]);
+    assert_eq!(
+        ids,
+        vec!["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"]
+    );
     assert_eq!(v["data"][0]["object"], "model");
     assert!(v["data"][0]["owned_by"].is_string() && v["data"][0]["created"].is_u64());
     let (st, _, t) = get(&format!("{}/models/gpt-4o", s.base_url()), &[AUTH]).await;
@@ -484,4 +487,22 @@ async fn legacy_completions() {
     assert_eq!(text, "echo: a b");
     assert_eq!(chunks.last().unwrap()["choices"], json!([]));
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 3);
+}
+
+#[tokio::test]
+async fn reasoning_effort_is_refused_for_non_reasoning_models() {
+    let s = spawn(Flavor::OpenAi, MockConfig::default()).await.unwrap();
+    let url = format!("{}/chat/completions", s.base_url());
+    let body = |model: &str| {
+        json!({"model": model, "reasoning_effort": "low",
+        "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let auth = [("authorization", "Bearer k")];
+    let (st, _, t) = post(&url, &auth, &body("gpt-4o")).await;
+    assert_eq!(st, 400, "{t}");
+    let v: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(v["error"]["param"], "reasoning_effort");
+    assert_eq!(v["error"]["code"], "unsupported_parameter");
+    let (st, _, _) = post(&url, &auth, &body("o4-mini")).await;
+    assert_eq!(st, 200);
 }

@@ -95,6 +95,13 @@ pub trait Adapter: Send + Sync {
     /// Reads an error response.
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError;
 
+    /// After the upstream refused a request, drops an optional feature its model does not
+    /// support (such as Ollama's `think` on a model that cannot think), so the request can be
+    /// tried once more. Returns whether `req` was changed.
+    fn relax(&self, _req: &mut ChatRequest, _error: &ApiError) -> bool {
+        false
+    }
+
     /// Whether the format takes images only as inline bytes, so the gateway must download
     /// image URLs first.
     fn needs_inline_images(&self) -> bool {

@@ -31,6 +31,18 @@ impl Adapter for OllamaAdapter {
         true
     }
 
+    /// Ollama refuses `think` for a model without the thinking capability.
+    fn relax(&self, req: &mut ChatRequest, error: &ApiError) -> bool {
+        if error.status == 400
+            && error.message.contains("does not support thinking")
+            && req.reasoning.is_some()
+        {
+            req.reasoning = None;
+            return true;
+        }
+        false
+    }
+
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(ollama::StreamReader::new())
     }

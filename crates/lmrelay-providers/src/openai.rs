@@ -35,6 +35,24 @@ impl Adapter for OpenAiAdapter {
         Box::new(openai::StreamReader::new())
     }
 
+    /// Non-reasoning models refuse `reasoning_effort`; some compatible servers refuse `top_k`.
+    fn relax(&self, req: &mut ChatRequest, error: &ApiError) -> bool {
+        if error.status != 400 {
+            return false;
+        }
+        let names =
+            |field: &str| error.param.as_deref() == Some(field) || error.message.contains(field);
+        if names("reasoning_effort") && req.reasoning.is_some() {
+            req.reasoning = None;
+            return true;
+        }
+        if names("top_k") && req.sampling.top_k.is_some() {
+            req.sampling.top_k = None;
+            return true;
+        }
+        false
+    }
+
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
         classify(status, headers, openai::decode_error(status, body))
     }

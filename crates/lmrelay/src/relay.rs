@@ -50,7 +50,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         let provider = &rt.providers[candidate.provider];
         // A key's failure (401, 403, 429) is retried on the provider's next key.
         for _ in 0..provider.config.keys.len().max(1) {
-            let outcome = attempt(
+            let outcome = attempt_relaxing(
                 &rt,
                 &ex,
                 &mut req,
@@ -97,6 +97,40 @@ enum Failure {
     Local(lmrelay_ir::ApiError),
     /// The upstream failed; the flag says whether it timed out.
     Upstream(UpstreamError, bool),
+}
+
+/// An attempt, and when the upstream refused a feature its model lacks that came from
+/// another protocol (say, Claude Code's thinking sent to an Ollama model that cannot think),
+/// one more without it. A client speaking the upstream's own protocol gets the refusal as is.
+async fn attempt_relaxing(
+    rt: &Runtime,
+    ex: &Exchange,
+    req: &mut ChatRequest,
+    client_extra: &lmrelay_ir::Extra,
+    provider: &Provider,
+    model: &str,
+    meta: &ResponseMeta,
+) -> Result<Response, Failure> {
+    let failure = match attempt(rt, ex, req, client_extra, provider, model, meta).await {
+        Ok(r) => return Ok(r),
+        Err(f) => f,
+    };
+    let Failure::Upstream(err, _) = &failure else {
+        return Err(failure);
+    };
+    if err.retryable || provider.adapter.dialect() == ex.protocol.dialect() {
+        return Err(failure);
+    }
+    let mut relaxed = req.clone();
+    if !provider.adapter.relax(&mut relaxed, &err.error) {
+        return Err(failure);
+    }
+    tracing::info!(
+        request_id = %ex.request_id,
+        provider = %provider.config.name,
+        "retrying without a feature the upstream model does not support"
+    );
+    attempt(rt, ex, &mut relaxed, client_extra, provider, model, meta).await
 }
 
 /// One attempt: build the request for `provider`, send it, and relay the answer.

@@ -321,9 +321,13 @@ async fn options_map_across_protocols() {
     assert!(rec.body.get("options").is_none());
     // Ollama-only fields do reach an Ollama upstream.
     let mut same = body.clone();
-    same["model"] = json!("to-ollama");
+    same["model"] = json!("to-ollama-thinking");
     let (status, _, _) = env.post(Client::Ollama, "/api/chat", &same).await;
     assert_eq!(status, 200);
+    assert_eq!(
+        env.ollama.last_request().expect("request").body["think"],
+        true
+    );
     let rec = env.ollama.last_request().expect("request");
     assert_eq!(rec.body["keep_alive"], "10m");
     assert_eq!(rec.body["options"]["num_ctx"], 4096);
@@ -435,5 +439,48 @@ async fn anthropic_message_start_carries_the_upstreams_input_counts() {
         common::CACHE_READ,
         "{start}"
     );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_a_model_cannot_do_is_dropped_across_protocols_but_not_within_one() {
+    let env = Env::start().await;
+    // Claude Code always asks for thinking and an effort.
+    let claude = |model: &str| {
+        json!({"model": model, "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "output_config": {"effort": "high"}, "messages": [{"role": "user", "content": "ponder"}]})
+    };
+    for (model, thinks) in [
+        ("to-ollama", false),
+        ("to-ollama-thinking", true),
+        ("to-openai", false),
+        ("to-openai-reasoning", false),
+    ] {
+        let (status, _, bytes) = env
+            .post(Client::Anthropic, "/v1/messages", &claude(model))
+            .await;
+        let ctx = format!("{model}: {}", String::from_utf8_lossy(&bytes));
+        assert_eq!(status, 200, "{ctx}");
+        let a = Client::Anthropic.answer(&bytes);
+        assert_eq!(a.text, "echo: ponder", "{ctx}");
+        assert_eq!(!a.reasoning.is_empty(), thinks, "{ctx}");
+    }
+    // The reasoning model got the effort; the other one was retried without it.
+    let efforts: Vec<serde_json::Value> = env
+        .openai
+        .requests()
+        .iter()
+        .map(|r| r.body["reasoning_effort"].clone())
+        .collect();
+    assert_eq!(efforts, vec![json!("high"), json!(null), json!("high")]);
+    // A client of the upstream's own protocol gets the upstream's refusal unchanged.
+    let body = json!({"model": "to-openai", "reasoning_effort": "low", "messages": [{"role": "user", "content": "x"}]});
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+    assert!(Client::OpenAi
+        .error_message(&bytes)
+        .contains("reasoning_effort"));
     env.stop().await;
 }

@@ -92,7 +92,7 @@ name = "oa"
 type = "openai"
 base_url = "{}"
 keys = ["upstream-key"]
-models = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
+models = ["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"]
 timeout = "5s"
 
 [[providers]]
@@ -107,7 +107,7 @@ timeout = "5s"
 name = "ol"
 type = "ollama"
 base_url = "{}"
-models = ["llama3.2", "nomic-embed-text"]
+models = ["llama3.2", "qwen3", "nomic-embed-text"]
 timeout = "5s"
 
 [[routes]]
@@ -121,6 +121,14 @@ targets = ["an/claude-3-5-haiku-latest"]
 [[routes]]
 model = "to-ollama"
 targets = ["ol/llama3.2"]
+
+[[routes]]
+model = "to-ollama-thinking"
+targets = ["ol/qwen3"]
+
+[[routes]]
+model = "to-openai-reasoning"
+targets = ["oa/o4-mini"]
 
 [[routes]]
 model = "embed-openai"
