@@ -16,6 +16,20 @@ pub struct UpstreamError {
     pub retry_after: Option<Duration>,
 }
 
+// === impl UpstreamError ===
+
+impl UpstreamError {
+    /// A failure another attempt may fix, such as an answer lmrelay could not read.
+    pub fn retryable(error: ApiError) -> Self {
+        UpstreamError {
+            error,
+            retryable: true,
+            key_fault: false,
+            retry_after: None,
+        }
+    }
+}
+
 /// Classifies a failed upstream response from its status, headers and decoded error.
 pub fn classify(status: u16, headers: &HeaderMap, error: ApiError) -> UpstreamError {
     let mut retryable = matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529)

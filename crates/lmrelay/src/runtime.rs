@@ -79,22 +79,36 @@ impl Runtime {
 // === impl Provider ===
 
 impl Provider {
-    /// Where to send a request for `model`, with the next key in rotation.
+    /// Where to send a request for `model`, as whom.
     pub fn target<'a>(
         &'a self,
         model: &'a str,
+        key: Option<&'a Secret>,
         client: lmrelay_providers::Dialect,
         client_headers: &'a http::HeaderMap,
     ) -> Target<'a> {
         Target {
             base_url: &self.config.base_url,
             model,
-            api_key: self.next_key().map(Secret::expose),
+            api_key: key.map(Secret::expose),
             default_max_tokens: self.config.max_tokens,
             preset: self.preset,
             client,
             client_headers,
         }
+    }
+
+    /// Every key of the provider once, starting where the rotation stands (and moving it on
+    /// by one): what one request may try. A provider without keys gives one `None`.
+    pub fn keys_from_rotation(&self) -> Vec<Option<&Secret>> {
+        let keys = &self.config.keys;
+        if keys.is_empty() {
+            return vec![None];
+        }
+        let start = self.next_key.fetch_add(1, Ordering::Relaxed);
+        (0..keys.len())
+            .map(|i| keys.get((start + i) % keys.len()))
+            .collect()
     }
 
     /// The next API key in rotation, if the provider has keys.

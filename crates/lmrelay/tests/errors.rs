@@ -312,3 +312,58 @@ async fn content_an_upstream_cannot_take_is_a_clear_400() {
         .contains("image"));
     env.stop().await;
 }
+
+/// A bare-TCP Anthropic-style upstream that starts a message and then only pings, for as long
+/// as the connection lasts (bounded: 10 s).
+async fn pinging_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = vec![0u8; 65536];
+        let _ = sock.read(&mut buf).await;
+        let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n";
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let chunk = |s: &str| format!("{:x}\r\n{s}\r\n", s.len());
+        if sock.write_all(head.as_bytes()).await.is_err()
+            || sock.write_all(chunk(start).as_bytes()).await.is_err()
+        {
+            return;
+        }
+        for _ in 0..100 {
+            let ping = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+            if sock.write_all(chunk(ping).as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_only_pings_does_not_hold_the_client() {
+    let addr = pinging_upstream().await;
+    let env = Env::start_with(&format!(
+        "[[providers]]\nname = \"pinger\"\ntype = \"anthropic\"\nbase_url = \"http://{addr}\"\nkeys = [\"k\"]\nmodels = [\"claude-pings\"]\ntimeout = \"1s\"\n\n[[routes]]\nmodel = \"pings-then-openai\"\ntargets = [\"pinger/claude-pings\", \"oa/gpt-4o-mini\"]\n"
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let body = Client::OpenAi.chat("pings-then-openai", "hello", true, false);
+    let (status, headers, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &body)
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        headers["x-lmrelay-provider"], "oa",
+        "failed over after the first-content deadline"
+    );
+    assert_eq!(Client::OpenAi.stream(&bytes).text, "echo: hello");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    env.stop().await;
+}

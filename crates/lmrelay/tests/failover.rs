@@ -18,6 +18,10 @@ model = "rotating"
 targets = ["rot/gpt-4o-mini"]
 
 [[routes]]
+model = "audio-first"
+targets = ["an/claude-3-5-haiku-latest", "oa/gpt-4o-mini"]
+
+[[routes]]
 model = "failover"
 targets = ["oa/gpt-4o-mini", "an/claude-3-5-haiku-latest", "ol/llama3.2"]
 "#;
@@ -100,6 +104,25 @@ async fn failover_and_key_rotation() {
         env.anthropic.requests().is_empty(),
         "no second attempt after a 400"
     );
+
+    // A candidate that cannot take the content (Anthropic takes no audio) says nothing about
+    // availability: with the next one overloaded, the answer is still 503, not 400 or 502.
+    let audio = serde_json::json!({"model": "audio-first", "messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}]});
+    env.openai.faults().fail_next(503, 1, Some(2));
+    let (status, headers, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &audio)
+        .await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["retry-after"], "2");
+    // Only local refusals: the client hears why.
+    let mut only_anthropic = audio.clone();
+    only_anthropic["model"] = serde_json::json!("to-anthropic");
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &only_anthropic)
+        .await;
+    assert_eq!(status, 400);
+    assert!(Client::OpenAi.error_message(&bytes).contains("audio"));
 
     // Everything down: 503 with Retry-After.
     env.openai.faults().fail_next(503, 1, Some(4));

@@ -76,6 +76,12 @@ pub(crate) async fn accept(
 /// that a client still sending gets a clean answer instead of a broken pipe.
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
+/// How long reading a request body may take in all (a client trickling bytes does not hold
+/// a connection for ever).
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long an oversized body is drained, in all.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reads a request body of at most `limit` bytes. Past the limit it keeps reading, bounded
 /// in bytes and time, and throws the rest away, then reports the body as too large.
 async fn read_limited(
@@ -84,36 +90,37 @@ async fn read_limited(
     declared: Option<usize>,
 ) -> Result<Bytes, GatewayError> {
     let too_large = || GatewayError::BodyTooLarge { limit };
+    let unreadable = |why: &str| {
+        GatewayError::BadRequest(lmrelay_ir::ApiError::invalid(format!(
+            "The request body could not be read: {why}."
+        )))
+    };
     if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_LIMIT)) {
         return Err(too_large());
     }
-    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    // The declared length is the client's word: reserve no more than a modest amount on it.
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(64 * 1024));
     let mut seen = 0usize;
+    let mut deadline = tokio::time::Instant::now() + BODY_DEADLINE;
     loop {
-        let next = if seen > limit {
-            if seen > limit.saturating_add(DRAIN_LIMIT) {
-                break;
-            }
-            match tokio::time::timeout(std::time::Duration::from_secs(2), body.frame()).await {
-                Ok(Some(Ok(frame))) => Some(frame),
-                _ => break,
-            }
-        } else {
-            match body.frame().await {
-                Some(Ok(frame)) => Some(frame),
-                Some(Err(_)) => {
-                    return Err(GatewayError::BadRequest(lmrelay_ir::ApiError::invalid(
-                        "The request body could not be read.",
-                    )))
-                }
-                None => None,
-            }
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => break,
+            // While draining, any trouble just ends the drain.
+            _ if seen > limit => break,
+            Ok(Some(Err(_))) => return Err(unreadable("the connection failed")),
+            Err(_) => return Err(unreadable("it did not arrive within 60 seconds")),
         };
-        let Some(frame) = next else { break };
         if let Ok(data) = frame.into_data() {
+            let was_over = seen > limit;
             seen += data.len();
             if seen <= limit {
                 buf.extend_from_slice(&data);
+            } else if seen > limit.saturating_add(DRAIN_LIMIT) {
+                break;
+            } else if !was_over {
+                // Over the limit from here on: drain for a short while at most.
+                deadline = deadline.min(tokio::time::Instant::now() + DRAIN_DEADLINE);
             }
         }
     }
@@ -147,18 +154,18 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     relay::chat(a.rt, a.ex, chat).await
 }
 
-/// An Ollama request with nothing to answer only loads the model; returns whether it came
-/// to `/api/generate`.
+/// An Ollama request with nothing to answer only loads the model (`/api/chat` with no
+/// messages, `/api/generate` with no prompt); returns whether it came to `/api/generate`.
 fn ollama_load(protocol: ClientProtocol, chat: &lmrelay_ir::ChatRequest) -> Option<bool> {
-    let generate = match protocol {
-        ClientProtocol::OllamaChat => false,
-        ClientProtocol::OllamaGenerate => true,
-        _ => return None,
-    };
-    chat.messages
-        .iter()
-        .all(lmrelay_ir::Message::is_system)
-        .then_some(generate)
+    match protocol {
+        ClientProtocol::OllamaChat => chat.messages.is_empty().then_some(false),
+        ClientProtocol::OllamaGenerate => chat
+            .messages
+            .iter()
+            .all(lmrelay_ir::Message::is_system)
+            .then_some(true),
+        _ => None,
+    }
 }
 
 /// Checks the key of a request that has no body worth reading (listings).

@@ -1,0 +1,129 @@
+//! The other endpoints that reach upstreams: embeddings, and token counting (with the
+//! estimate used when the upstream cannot count).
+
+use super::failures::Failures;
+use super::Exchange;
+use crate::error::{ErrorReply, GatewayError};
+use crate::runtime::Runtime;
+use crate::upstream::{self, transport_error, SendError};
+use axum::response::{IntoResponse, Response};
+use lmrelay_ir::{ChatRequest, EmbedRequest, EmbedResponse};
+use lmrelay_providers::UpstreamError;
+use std::sync::Arc;
+
+/// Serves an embeddings request from the first candidate that can embed.
+pub async fn embed(
+    rt: Arc<Runtime>,
+    ex: &Exchange,
+    req: &EmbedRequest,
+) -> Result<(EmbedResponse, String), Response> {
+    let candidates = rt.resolve(&req.model);
+    if candidates.is_empty() {
+        return Err(
+            ErrorReply::new(ex.protocol, GatewayError::UnknownModel(req.model.clone()))
+                .into_response(),
+        );
+    }
+    let mut failures = Failures::default();
+    for c in &candidates {
+        let provider = &rt.providers[c.provider];
+        let target = provider.target(
+            &c.model,
+            provider.next_key(),
+            ex.protocol.dialect(),
+            &ex.headers,
+        );
+        let http_req = match provider.adapter.embed_request(req, &target) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.record_local(provider, e);
+                continue;
+            }
+        };
+        let timeout = provider.config.timeout;
+        let result = match upstream::send(&rt.client, http_req, timeout).await {
+            Ok(resp) if resp.status().is_success() => {
+                match upstream::read_body(resp, timeout).await {
+                    Ok(body) => provider
+                        .adapter
+                        .embed_response(&body)
+                        .map_err(|e| (UpstreamError::retryable(e), false)),
+                    Err(e) => Err((transport_error(&e), matches!(e, SendError::Timeout))),
+                }
+            }
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
+                Err((provider.adapter.error(status, &headers, &body), false))
+            }
+            Err(e) => Err((transport_error(&e), matches!(e, SendError::Timeout))),
+        };
+        match result {
+            Ok(answer) => return Ok((answer, provider.config.name.clone())),
+            Err((err, timed_out)) => failures.record(provider, err, timed_out),
+        }
+    }
+    Err(failures.into_response(ex.protocol))
+}
+
+/// Counts a request's input tokens: asks the first candidate when its type can count,
+/// otherwise estimates (about four characters a token). Also returns the provider that
+/// counted, or `None` for an estimate.
+pub async fn count_tokens(
+    rt: Arc<Runtime>,
+    ex: &Exchange,
+    req: &ChatRequest,
+) -> Result<(u64, Option<String>), Response> {
+    let candidates = rt.resolve(&req.model);
+    let Some(c) = candidates.first() else {
+        return Err(
+            ErrorReply::new(ex.protocol, GatewayError::UnknownModel(req.model.clone()))
+                .into_response(),
+        );
+    };
+    let provider = &rt.providers[c.provider];
+    let target = provider.target(
+        &c.model,
+        provider.next_key(),
+        ex.protocol.dialect(),
+        &ex.headers,
+    );
+    if let Some(Ok(http_req)) = provider.adapter.count_tokens_request(req, &target) {
+        if let Ok(resp) = upstream::send(&rt.client, http_req, provider.config.timeout).await {
+            if resp.status().is_success() {
+                if let Ok(body) = upstream::read_body(resp, provider.config.timeout).await {
+                    if let Ok(n) = provider.adapter.count_tokens_response(&body) {
+                        return Ok((n, Some(provider.config.name.clone())));
+                    }
+                }
+            }
+        }
+    }
+    Ok((estimate_tokens(req), None))
+}
+
+/// A rough token estimate: characters of text, tool calls and tool schemas, over four.
+pub fn estimate_tokens(req: &ChatRequest) -> u64 {
+    use lmrelay_ir::ContentPart;
+    fn chars(parts: &[ContentPart]) -> usize {
+        parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text, .. } | ContentPart::Reasoning { text, .. } => text.len(),
+                ContentPart::ToolCall {
+                    name, arguments, ..
+                } => name.len() + arguments.len(),
+                ContentPart::ToolResult { content, .. } => chars(content),
+                ContentPart::Image { .. } => 1600 * 4,
+                _ => 0,
+            })
+            .sum()
+    }
+    let mut n: usize = req.messages.iter().map(|m| chars(&m.content) + 16).sum();
+    for t in &req.tools {
+        n += t.name.len() + t.description.as_ref().map_or(0, String::len);
+        n += t.parameters.as_ref().map_or(0, |p| p.to_string().len());
+    }
+    (n as u64).div_ceil(4).max(1)
+}

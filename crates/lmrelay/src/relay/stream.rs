@@ -1,0 +1,189 @@
+//! Streamed answers: wait for the first upstream event with content before committing the
+//! response head, then translate event by event, pulling upstream bytes only as fast as the
+//! client reads (backpressure) and dropping the upstream request when the client leaves.
+
+use super::Exchange;
+use crate::runtime::Provider;
+use crate::upstream::{self, transport_error, SendError};
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{BoxStream, StreamExt};
+use http::HeaderValue;
+use lmrelay_ir::{StreamEvent, Usage};
+use lmrelay_protocol::{ResponseMeta, StreamDecoder, StreamEncoder};
+use lmrelay_providers::UpstreamError;
+use std::time::{Duration, Instant};
+
+/// Reads the upstream stream until its first event with content, then commits the response
+/// head and hands the rest to a [`StreamRelay`]. A failure before that point is returned, so
+/// the attempt loop can still fail over and the client still gets a status.
+pub(super) async fn start(
+    ex: &Exchange,
+    provider: &Provider,
+    resp: reqwest::Response,
+    meta: ResponseMeta,
+) -> Result<Response, (UpstreamError, bool)> {
+    let idle = provider.config.timeout;
+    // Pings alone do not hold a client for ever: the first content is due within the
+    // provider's timeout, as a whole.
+    let deadline = tokio::time::Instant::now() + idle;
+    let mut upstream = resp.bytes_stream().boxed();
+    let mut decoder = provider.adapter.stream_decoder();
+    let mut events = Vec::new();
+    let mut ended = false;
+    let visible = |e: &StreamEvent| has_content(e, meta.include_reasoning);
+    // `Start` and `Usage` alone (Anthropic's `message_start`, OpenAI's role chunk) commit
+    // nothing, so an overload reported right after them still fails over.
+    while !ended && !events.iter().any(visible) {
+        match tokio::time::timeout_at(deadline, upstream.next()).await {
+            Err(_) => return Err((transport_error(&SendError::Timeout), true)),
+            Ok(Some(Ok(chunk))) => decoder.feed(&chunk, &mut events),
+            Ok(Some(Err(e))) => {
+                let msg = upstream::transport_message(&e);
+                return Err((transport_error(&SendError::Connect(msg)), false));
+            }
+            Ok(None) => {
+                decoder.finish(&mut events);
+                ended = true;
+            }
+        }
+    }
+    let early_error = events
+        .iter()
+        .take_while(|e| !visible(e) || matches!(e, StreamEvent::Error(_)))
+        .find_map(|e| match e {
+            StreamEvent::Error(err) => Some(err),
+            _ => None,
+        });
+    if let Some(e) = early_error {
+        let status = e.status;
+        return Err((
+            lmrelay_providers::classify(status, &http::HeaderMap::new(), e.clone()),
+            false,
+        ));
+    }
+    let encoder = ex.protocol.stream_encoder(meta);
+    let content_type = encoder.content_type();
+    let relay = StreamRelay {
+        upstream,
+        decoder,
+        encoder,
+        events,
+        out: BytesMut::with_capacity(4096),
+        idle,
+        ended,
+        done: false,
+        usage: Usage::default(),
+        request_id: ex.request_id.clone(),
+        provider: provider.config.name.clone(),
+        started: ex.started,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(relay, StreamRelay::next_frame));
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// Whether an event puts something in front of the client: not the stream's start or usage,
+/// and not reasoning the client did not ask to see (its encoder writes nothing for it).
+fn has_content(e: &StreamEvent, include_reasoning: bool) -> bool {
+    match e {
+        StreamEvent::Start { .. } | StreamEvent::Usage(_) => false,
+        StreamEvent::ReasoningDelta(_)
+        | StreamEvent::ReasoningSignature(_)
+        | StreamEvent::RedactedReasoning(_) => include_reasoning,
+        _ => true,
+    }
+}
+
+/// The rest of a committed stream.
+struct StreamRelay {
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Box<dyn StreamEncoder>,
+    events: Vec<StreamEvent>,
+    out: BytesMut,
+    idle: Duration,
+    ended: bool,
+    done: bool,
+    usage: Usage,
+    request_id: String,
+    provider: String,
+    started: Instant,
+}
+
+// === impl StreamRelay ===
+
+impl StreamRelay {
+    /// The next frame for the client: encodes what has been decoded, and reads upstream only
+    /// when there is nothing left to send.
+    async fn next_frame(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            for e in self.events.drain(..) {
+                if let StreamEvent::Usage(u) = &e {
+                    self.usage = *u;
+                }
+                self.encoder.push(&e, &mut self.out);
+            }
+            if self.ended && !self.encoder.is_closed() {
+                self.encoder.finish(crate::now_ms(), &mut self.out);
+            }
+            if self.encoder.is_closed() {
+                self.done = true;
+            }
+            if !self.out.is_empty() {
+                let frame = self.out.split().freeze();
+                return Some((Ok(frame), self));
+            }
+            if self.done {
+                return None;
+            }
+            match tokio::time::timeout(self.idle, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => self.decoder.feed(&chunk, &mut self.events),
+                Ok(Some(Err(_))) | Ok(None) => {
+                    self.decoder.finish(&mut self.events);
+                    self.ended = true;
+                }
+                Err(_) => {
+                    self.events.push(StreamEvent::Error(
+                        transport_error(&SendError::Timeout).error,
+                    ));
+                    self.ended = true;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StreamRelay {
+    fn drop(&mut self) {
+        let outcome = if self.done {
+            "stream"
+        } else {
+            "client disconnected"
+        };
+        tracing::info!(
+            request_id = %self.request_id,
+            provider = %self.provider,
+            input_tokens = self.usage.input,
+            output_tokens = self.usage.output,
+            cached_tokens = self.usage.cache_read,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            outcome,
+            "request finished"
+        );
+    }
+}
