@@ -9,12 +9,12 @@
 //! - nothing is written after `message_stop` or `error` (E23);
 //! - without a `Finish` the stream ends with an `api_error`, never with `message_stop`.
 //!
-//! Tool calls stream as `input_json_delta`s on the block opened by their `ToolCallStart`. If a
-//! fragment arrives for a call whose block is already closed (an upstream interleaving
-//! parallel calls), that fragment is written as a delta at the closed block's index (clients
-//! accumulate tool input by index, so nothing is lost), and the writer switches to buffered
-//! mode: from then on calls are collected and written whole (start, one delta, stop) when the
-//! message ends.
+//! The first tool call streams as `input_json_delta`s on the block its `ToolCallStart`
+//! opened. Calls that start while it is still open are held and written whole (start, one
+//! delta, stop) when the message ends, so an upstream that interleaves the fragments of
+//! parallel calls cannot make a fragment arrive for a closed block. (Only if text came between
+//! a call and a late fragment of it would that fragment go to the closed block's index, which
+//! clients accumulate by.)
 
 use super::error::error_frame;
 use super::response::{message_id, stop_reason};
@@ -215,6 +215,12 @@ impl StreamWriter {
             id.to_owned()
         };
         slot.name = name.to_owned();
+        // While one call streams, later ones are held and written whole at the end: a late
+        // fragment of the streaming call still lands in its open block, and blocks never
+        // overlap.
+        if matches!(self.open, Open::Tool { .. }) {
+            self.buffered = true;
+        }
         if self.buffered {
             return;
         }

@@ -163,9 +163,9 @@ fn text_and_two_tool_calls_with_split_arguments() {
         args(1, "{\"a\":"),
         args(1, "1}"),
         stop(1),
+        // A call that starts while another streams is written whole at the end.
         block_start(2, tool_use("call_b", "g")),
-        args(2, "{\"b\""),
-        args(2, ":2}"),
+        args(2, "{\"b\":2}"),
         stop(2),
         ev(
             "message_delta",
@@ -318,7 +318,7 @@ fn events_before_start_get_a_message_start_first() {
 }
 
 #[test]
-fn interleaved_tool_fragments_lose_nothing_and_switch_to_buffered_mode() {
+fn interleaved_tool_fragments_lose_nothing_and_blocks_never_overlap() {
     let events = [
         start(),
         tool_start(0, "call_a", "f"),
@@ -335,19 +335,33 @@ fn interleaved_tool_fragments_lose_nothing_and_switch_to_buffered_mode() {
     let frames = normalised(run(&mut writer(false), &events));
     assert_eq!(frames[1], block_start(0, tool_use("call_a", "f")));
     assert_eq!(frames[2], args(0, "{\"a\":1}"));
-    assert_eq!(frames[3], stop(0));
-    assert_eq!(frames[4], block_start(1, tool_use("call_b", "g")));
-    assert_eq!(frames[5], args(1, "{\"b\":"));
-    // The late fragment is not lost: it goes to its own block's index.
-    assert_eq!(frames[6], args(0, " "));
-    assert_eq!(frames[7], args(1, "2}"));
-    assert_eq!(frames[8], stop(1));
-    // The buffered call comes whole, with a generated id.
-    let id = frames[9].1["content_block"]["id"].as_str().expect("id");
+    // The late fragment of the first call lands in its block, still open.
+    assert_eq!(frames[3], args(0, " "));
+    assert_eq!(frames[4], stop(0));
+    // The calls that started meanwhile come whole, in order, the last with a generated id.
+    assert_eq!(frames[5], block_start(1, tool_use("call_b", "g")));
+    assert_eq!(frames[6], args(1, "{\"b\":2}"));
+    assert_eq!(frames[7], stop(1));
+    let id = frames[8].1["content_block"]["id"].as_str().expect("id");
     assert!(id.starts_with("toolu_"), "{id}");
-    assert_eq!(frames[9], block_start(2, tool_use(id, "h")));
-    assert_eq!(frames[10], args(2, "{\"c\":3}"));
-    assert_eq!(frames[11], stop(2));
-    assert_eq!(frames[12].1["delta"]["stop_reason"], "tool_use");
-    assert_eq!(frames[13].0, "message_stop");
+    assert_eq!(frames[8], block_start(2, tool_use(id, "h")));
+    assert_eq!(frames[9], args(2, "{\"c\":3}"));
+    assert_eq!(frames[10], stop(2));
+    assert_eq!(frames[11].1["delta"]["stop_reason"], "tool_use");
+    assert_eq!(frames[12].0, "message_stop");
+    // Blocks never overlap: every start comes after the previous block's stop.
+    let mut open = None;
+    for (name, v) in &frames {
+        match name.as_str() {
+            "content_block_start" => {
+                assert!(open.is_none(), "overlapping blocks: {frames:?}");
+                open = v["index"].as_u64();
+            }
+            "content_block_delta" => {
+                assert_eq!(v["index"].as_u64(), open, "delta outside its block")
+            }
+            "content_block_stop" => open = None,
+            _ => {}
+        }
+    }
 }
