@@ -6,7 +6,7 @@
 //! `ToolResult` parts of a user message, with the call id. The two directions recover what
 //! the other side lacks from the earlier assistant calls.
 
-use super::options::{self, Knobs, PASSTHROUGH_KEYS};
+use super::options::{self, PASSTHROUGH_KEYS};
 use super::wire::{ChatBody, WireMessage, WireTool, WireToolCall};
 use crate::{json, tools, UpstreamOptions};
 use lmrelay_ir::{
@@ -20,19 +20,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     if body.model.trim().is_empty() {
         return Err(ApiError::invalid("model is required").with_param("model"));
     }
-    let knobs = Knobs {
-        options: body.options,
-        format: body.format,
-        think: body.think,
-        passthrough: vec![
-            ("keep_alive", body.keep_alive),
-            ("truncate", body.truncate),
-            ("shift", body.shift),
-            ("logprobs", body.logprobs),
-            ("top_logprobs", body.top_logprobs),
-        ],
-    };
-    let decoded = options::decode(knobs)?;
+    let decoded = options::decode(body.knobs)?;
     Ok(ChatRequest {
         model: body.model,
         messages: decode_messages(body.messages.unwrap_or_default())?,

@@ -4,7 +4,7 @@
 //! track of which endpoint a request came from; the stream writer takes a `generate` flag.
 
 use super::chat::image_parts;
-use super::options::{self, Knobs};
+use super::options;
 use super::response::{put_final_fields, reasoning_text};
 use super::wire::GenerateBody;
 use crate::{json, time, ResponseMeta};
@@ -34,18 +34,7 @@ pub fn decode_generate(body: &[u8]) -> Result<ChatRequest, ApiError> {
             name: None,
         });
     }
-    let decoded = options::decode(Knobs {
-        options: body.options,
-        format: body.format,
-        think: body.think,
-        passthrough: vec![
-            ("keep_alive", body.keep_alive),
-            ("truncate", body.truncate),
-            ("shift", body.shift),
-            ("logprobs", body.logprobs),
-            ("top_logprobs", body.top_logprobs),
-        ],
-    })?;
+    let decoded = options::decode(body.knobs)?;
     Ok(ChatRequest {
         model: body.model,
         messages,

@@ -29,13 +29,25 @@ const SAMPLING_KEYS: &[&str] = &[
     "presence_penalty",
 ];
 
-/// The shared request fields, as decoded from a client body.
+/// The request fields `/api/chat` and `/api/generate` share, flattened into both bodies.
+#[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct Knobs {
+    #[serde(default)]
     pub options: Option<Map<String, Value>>,
+    #[serde(default)]
     pub format: Option<Value>,
+    #[serde(default)]
     pub think: Option<Value>,
-    /// `(key, value)` pairs of [`PASSTHROUGH_KEYS`].
-    pub passthrough: Vec<(&'static str, Option<Value>)>,
+    #[serde(default)]
+    pub keep_alive: Option<Value>,
+    #[serde(default)]
+    pub truncate: Option<Value>,
+    #[serde(default)]
+    pub shift: Option<Value>,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    #[serde(default)]
+    pub top_logprobs: Option<Value>,
 }
 
 /// What the shared fields decode to.
@@ -60,7 +72,14 @@ pub(super) fn decode(knobs: Knobs) -> Result<Decoded, ApiError> {
         }
         None => Sampling::default(),
     };
-    for (key, value) in knobs.passthrough {
+    let passthrough = [
+        ("keep_alive", knobs.keep_alive),
+        ("truncate", knobs.truncate),
+        ("shift", knobs.shift),
+        ("logprobs", knobs.logprobs),
+        ("top_logprobs", knobs.top_logprobs),
+    ];
+    for (key, value) in passthrough {
         match value {
             Some(Value::Null) | None => {}
             Some(v) => {

@@ -3,7 +3,7 @@
 //! values by the encoders, so only incoming shapes live here.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// `POST /api/chat` request (client side).
 #[derive(Debug, Deserialize)]
@@ -14,23 +14,9 @@ pub(super) struct ChatBody {
     #[serde(default)]
     pub tools: Option<Vec<WireTool>>,
     #[serde(default)]
-    pub format: Option<Value>,
-    #[serde(default)]
-    pub options: Option<Map<String, Value>>,
-    #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default)]
-    pub keep_alive: Option<Value>,
-    #[serde(default)]
-    pub think: Option<Value>,
-    #[serde(default)]
-    pub truncate: Option<Value>,
-    #[serde(default)]
-    pub shift: Option<Value>,
-    #[serde(default)]
-    pub logprobs: Option<Value>,
-    #[serde(default)]
-    pub top_logprobs: Option<Value>,
+    #[serde(flatten)]
+    pub knobs: super::options::Knobs,
 }
 
 /// `POST /api/generate` request (client side).
@@ -44,23 +30,9 @@ pub(super) struct GenerateBody {
     #[serde(default)]
     pub images: Option<Vec<String>>,
     #[serde(default)]
-    pub format: Option<Value>,
-    #[serde(default)]
-    pub options: Option<Map<String, Value>>,
-    #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default)]
-    pub keep_alive: Option<Value>,
-    #[serde(default)]
-    pub think: Option<Value>,
-    #[serde(default)]
-    pub truncate: Option<Value>,
-    #[serde(default)]
-    pub shift: Option<Value>,
-    #[serde(default)]
-    pub logprobs: Option<Value>,
-    #[serde(default)]
-    pub top_logprobs: Option<Value>,
+    #[serde(flatten)]
+    pub knobs: super::options::Knobs,
 }
 
 /// One message, in requests and in responses.
