@@ -18,6 +18,14 @@ model = "rotating"
 targets = ["rot/gpt-4o-mini"]
 
 [[routes]]
+model = "unknown-first"
+targets = ["oa/no-such-model", "an/claude-3-5-haiku-latest"]
+
+[[routes]]
+model = "unknown-then-down"
+targets = ["oa/no-such-model", "ol/llama3.2"]
+
+[[routes]]
 model = "audio-first"
 targets = ["an/claude-3-5-haiku-latest", "oa/gpt-4o-mini"]
 
@@ -123,6 +131,31 @@ async fn failover_and_key_rotation() {
         .await;
     assert_eq!(status, 400);
     assert!(Client::OpenAi.error_message(&bytes).contains("audio"));
+
+    // A provider that does not know the model passes it on.
+    let (status, headers, _) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("unknown-first", "hi", false, false),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-lmrelay-provider"], "an");
+    env.ollama.faults().fail_next(503, 1, Some(3));
+    let (status, _, bytes) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &Client::OpenAi.chat("unknown-then-down", "hi", false, false),
+        )
+        .await;
+    assert_eq!(
+        status,
+        503,
+        "an outage elsewhere is still an outage: {}",
+        String::from_utf8_lossy(&bytes)
+    );
 
     // Everything down: 503 with Retry-After.
     env.openai.faults().fail_next(503, 1, Some(4));

@@ -16,11 +16,15 @@ pub fn from_environment() -> Config {
 /// Builds the default config from `env`: OpenAI, Anthropic, Gemini (through its
 /// OpenAI-compatible endpoint), the OpenAI-compatible presets, and Ollama at `$OLLAMA_HOST`
 /// or `http://127.0.0.1:11434`. Each key variable may hold several comma-separated keys.
+/// A model name is tried on every provider that may serve it, in that order; one that does
+/// not know the model (404) passes it on to the next.
 pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
     let mut providers = Vec::new();
     let mut add = |name: &str, kind: ProviderKind, base_url: String, var: &str| {
         if let Some(keys) = env(var) {
-            providers.push(provider(name, kind, base_url, split_keys(&keys)));
+            let mut p = provider(name, kind, base_url, split_keys(&keys));
+            p.models = default_models(name);
+            providers.push(p);
         }
     };
     add(
@@ -77,6 +81,28 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         routes: vec![],
         keys: vec![],
     }
+}
+
+/// The model names a provider of the built-in default serves. The big three claim their own
+/// families, so `claude-*` goes to Anthropic even when OpenAI comes first; vendors whose
+/// model names are their own (and Ollama) take any name, after them.
+fn default_models(name: &str) -> Vec<String> {
+    let patterns: &[&str] = match name {
+        "openai" => &[
+            "gpt-*",
+            "chatgpt-*",
+            "o1*",
+            "o3*",
+            "o4*",
+            "codex-*",
+            "text-embedding-*",
+            "omni-*",
+        ],
+        "anthropic" => &["claude-*"],
+        "gemini" => &["gemini-*", "gemma-*", "text-embedding-0*"],
+        _ => &["*"],
+    };
+    patterns.iter().map(|p| (*p).to_owned()).collect()
 }
 
 fn split_keys(v: &str) -> Vec<Secret> {

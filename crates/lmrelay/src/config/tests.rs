@@ -202,6 +202,23 @@ fn built_in_default_reads_the_environment() {
     assert_eq!(c.providers[1].base_url, "https://api.groq.com/openai/v1");
     assert_eq!(c.providers[2].base_url, "http://10.0.0.5:11434");
     assert!(c.listen.ip().is_loopback());
+    // The big providers claim their own model families; the others take any name.
+    assert!(c.providers[0].models.contains(&"gpt-*".to_owned()));
+    assert_eq!(c.providers[1].models, vec!["*"]);
+    assert_eq!(c.providers[2].models, vec!["*"]);
+    let both = from_env(&|k| match k {
+        "OPENAI_API_KEY" | "ANTHROPIC_API_KEY" => Some("k".into()),
+        _ => None,
+    });
+    let names = |model: &str| -> Vec<String> {
+        crate::routing::resolve(&both, model)
+            .iter()
+            .map(|c| both.providers[c.provider].name.clone())
+            .collect()
+    };
+    assert_eq!(names("claude-sonnet-4-5"), vec!["anthropic", "ollama"]);
+    assert_eq!(names("gpt-4o"), vec!["openai", "ollama"]);
+    assert_eq!(names("llama3.2"), vec!["ollama"]);
 }
 
 #[test]

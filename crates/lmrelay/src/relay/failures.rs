@@ -10,14 +10,17 @@ use axum::response::{IntoResponse, Response};
 use lmrelay_ir::{ApiError, ErrorKind};
 use lmrelay_providers::UpstreamError;
 
-/// Failures so far. Local refusals (content a provider's format cannot carry) say nothing
-/// about availability, so they count only when no upstream was reached at all.
+/// Failures so far. Local refusals (content a provider's format cannot carry) and unknown
+/// models (404) say nothing about availability, so they count only when nothing else failed.
 #[derive(Default)]
 pub(super) struct Failures {
     /// The last upstream failure and its provider.
     last: Option<(String, UpstreamError)>,
     /// The first local refusal and its provider.
     local: Option<(String, ApiError)>,
+    /// The last "no such model" (404): like a local refusal, it says nothing about whether
+    /// the other candidates are available.
+    not_found: Option<(String, UpstreamError)>,
     all_retryable: bool,
     all_timed_out: bool,
     any_overloaded: bool,
@@ -28,6 +31,10 @@ pub(super) struct Failures {
 
 impl Failures {
     pub(super) fn record(&mut self, provider: &Provider, err: UpstreamError, timed_out: bool) {
+        if err.error.status == 404 {
+            self.not_found = Some((provider.config.name.clone(), err));
+            return;
+        }
         if self.upstream_count == 0 {
             self.all_retryable = true;
             self.all_timed_out = true;
@@ -47,7 +54,8 @@ impl Failures {
     }
 
     pub(super) fn into_response(self, protocol: ClientProtocol) -> Response {
-        let (provider, error) = match (self.last, self.local) {
+        let last = self.last.or(self.not_found);
+        let (provider, error) = match (last, self.local) {
             (None, Some((provider, local))) => (provider, GatewayError::BadRequest(local)),
             (None, None) => (
                 String::new(),

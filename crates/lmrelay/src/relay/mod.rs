@@ -106,11 +106,13 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                         "upstream attempt failed"
                     );
                     let (retryable, key_fault) = (err.retryable, err.key_fault);
+                    // A provider that does not know the model says nothing of the next one.
+                    let unknown_model = err.error.status == 404;
                     failures.record(provider, err, timed_out);
                     if key_fault {
                         continue;
                     }
-                    if retryable {
+                    if retryable || unknown_model {
                         continue 'candidates;
                     }
                     break 'candidates;
