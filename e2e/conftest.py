@@ -102,61 +102,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, deadline: float, log: Path) 
 
 
 def config_text(port: int, urls: dict[str, str]) -> str:
-    return f"""
-listen = "127.0.0.1:{port}"
-drain_timeout = "2s"
-
-[[providers]]
-name = "oa"
-type = "openai"
-base_url = "{urls['openai']}"
-keys = ["{UPSTREAM_KEY}"]
-models = ["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"]
-timeout = "10s"
-
-[[providers]]
-name = "an"
-type = "anthropic"
-base_url = "{urls['anthropic']}"
-keys = ["{UPSTREAM_KEY}"]
-models = ["claude-3-5-haiku-latest"]
-timeout = "10s"
-
-[[providers]]
-name = "ol"
-type = "ollama"
-base_url = "{urls['ollama']}"
-models = ["llama3.2", "qwen3", "nomic-embed-text"]
-timeout = "10s"
-
-[[routes]]
-model = "to-openai"
-targets = ["oa/gpt-4o-mini"]
-
-[[routes]]
-model = "to-anthropic"
-targets = ["an/claude-3-5-haiku-latest"]
-
-[[routes]]
-model = "to-ollama"
-targets = ["ol/llama3.2"]
-
-[[routes]]
-model = "to-ollama-thinking"
-targets = ["ol/qwen3"]
-
-[[routes]]
-model = "to-openai-reasoning"
-targets = ["oa/o4-mini"]
-
-[[routes]]
-model = "embed-openai"
-targets = ["oa/text-embedding-3-small"]
-
-[[routes]]
-model = "embed-ollama"
-targets = ["ol/nomic-embed-text"]
-"""
+    """The gateway config: our top-level keys, then the providers and routes shared with the
+    Rust integration tests (testdata/mock-routes.toml)."""
+    shared = (ROOT / "testdata" / "mock-routes.toml").read_text()
+    for key, value in (("OPENAI_URL", urls["openai"]), ("ANTHROPIC_URL", urls["anthropic"]),
+                       ("OLLAMA_URL", urls["ollama"]), ("UPSTREAM_KEY", UPSTREAM_KEY)):
+        shared = shared.replace(key, value)
+    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{shared}'
 
 
 @pytest.fixture(scope="session")

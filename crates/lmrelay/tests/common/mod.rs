@@ -80,68 +80,14 @@ impl Env {
             .expect("anthropic mock");
         let ollama = spawn(Flavor::Ollama, cfg).await.expect("ollama mock");
         let extra = extra.replace("OPENAI_URL", &openai.base_url());
+        // Providers and routes are shared with the SDK suite (e2e/conftest.py).
+        let shared = include_str!("../../../../testdata/mock-routes.toml")
+            .replace("OPENAI_URL", &openai.base_url())
+            .replace("ANTHROPIC_URL", &anthropic.base_url())
+            .replace("OLLAMA_URL", &ollama.base_url())
+            .replace("UPSTREAM_KEY", "upstream-key");
         let text = format!(
-            r#"
-listen = "127.0.0.1:0"
-max_body = "64KiB"
-drain_timeout = "2s"
-{top}
-
-[[providers]]
-name = "oa"
-type = "openai"
-base_url = "{}"
-keys = ["upstream-key"]
-models = ["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"]
-timeout = "5s"
-
-[[providers]]
-name = "an"
-type = "anthropic"
-base_url = "{}"
-keys = ["upstream-key"]
-models = ["claude-3-5-haiku-latest"]
-timeout = "5s"
-
-[[providers]]
-name = "ol"
-type = "ollama"
-base_url = "{}"
-models = ["llama3.2", "qwen3", "nomic-embed-text"]
-timeout = "5s"
-
-[[routes]]
-model = "to-openai"
-targets = ["oa/gpt-4o-mini"]
-
-[[routes]]
-model = "to-anthropic"
-targets = ["an/claude-3-5-haiku-latest"]
-
-[[routes]]
-model = "to-ollama"
-targets = ["ol/llama3.2"]
-
-[[routes]]
-model = "to-ollama-thinking"
-targets = ["ol/qwen3"]
-
-[[routes]]
-model = "to-openai-reasoning"
-targets = ["oa/o4-mini"]
-
-[[routes]]
-model = "embed-openai"
-targets = ["oa/text-embedding-3-small"]
-
-[[routes]]
-model = "embed-ollama"
-targets = ["ol/nomic-embed-text"]
-{extra}
-"#,
-            openai.base_url(),
-            anthropic.base_url(),
-            ollama.base_url()
+            "listen = \"127.0.0.1:0\"\nmax_body = \"64KiB\"\ndrain_timeout = \"2s\"\n{top}\n{shared}\n{extra}\n"
         );
         let config = parse_str(&text, Format::Toml, "test.toml", &|_| None).expect("valid config");
         let gateway = Gateway::bind(config).await.expect("bind");
