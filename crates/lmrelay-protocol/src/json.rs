@@ -108,13 +108,13 @@ mod tests {
     }
 
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "fields exist only to be decoded")]
     struct Probe {
         model: String,
         messages: Vec<ProbeMsg>,
     }
     #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "fields exist only to be decoded")]
     struct ProbeMsg {
         content: String,
     }

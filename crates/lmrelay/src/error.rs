@@ -36,8 +36,6 @@ pub enum GatewayError {
     },
     #[error("upstream `{provider}` timed out")]
     Timeout { provider: String },
-    #[error("{0}")]
-    NotSupported(String),
     #[error("not found: {0}")]
     NoRoute(String),
 }
@@ -92,7 +90,6 @@ impl GatewayError {
                 ErrorKind::Timeout,
                 format!("The upstream provider `{provider}` did not answer in time."),
             ),
-            GatewayError::NotSupported(m) => ApiError::new(ErrorKind::InvalidRequest, m.clone()),
             GatewayError::NoRoute(m) => ApiError::new(ErrorKind::NotFound, m.clone()),
         }
     }
