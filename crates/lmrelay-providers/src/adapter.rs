@@ -128,6 +128,13 @@ pub trait Adapter: Send + Sync {
         ))
     }
 
+    /// A cheap request that shows whether the provider answers and accepts the key (its
+    /// model list or equivalent; nothing billed), for active health checks. `None` when the
+    /// provider type has no such endpoint: its health then comes from live traffic alone.
+    fn health_request(&self, _target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
+        None
+    }
+
     /// Builds a token-count request, for providers that can count; `None` means the
     /// gateway estimates.
     fn count_tokens_request(
@@ -196,12 +203,7 @@ pub(crate) fn post_json(
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json, text/event-stream");
     for (k, v) in headers {
-        let mut value = http::HeaderValue::from_str(v).map_err(|_| {
-            ApiError::new(
-                ErrorKind::BadGateway,
-                format!("The `{k}` header for the upstream has characters HTTP does not allow."),
-            )
-        })?;
+        let mut value = header_value(k, v)?;
         value.set_sensitive(SENSITIVE.contains(k));
         b = b.header(*k, value);
     }
@@ -209,6 +211,34 @@ pub(crate) fn post_json(
         ApiError::new(
             ErrorKind::BadGateway,
             format!("Could not build the upstream request: {e}"),
+        )
+    })
+}
+
+/// Builds a GET request with the given headers.
+pub(crate) fn get(
+    url: String,
+    headers: &[(&'static str, String)],
+) -> Result<UpstreamRequest, ApiError> {
+    let mut b = http::Request::get(url).header(http::header::ACCEPT, "application/json");
+    for (k, v) in headers {
+        let mut value = header_value(k, v)?;
+        value.set_sensitive(SENSITIVE.contains(k));
+        b = b.header(*k, value);
+    }
+    b.body(Bytes::new()).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("Could not build the upstream request: {e}"),
+        )
+    })
+}
+
+fn header_value(k: &str, v: &str) -> Result<http::HeaderValue, ApiError> {
+    http::HeaderValue::from_str(v).map_err(|_| {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("The `{k}` header for the upstream has characters HTTP does not allow."),
         )
     })
 }

@@ -1,6 +1,6 @@
 //! The `anthropic` provider type: the Messages API.
 
-use crate::adapter::{join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{get, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, ErrorKind};
@@ -43,6 +43,10 @@ impl Adapter for AnthropicAdapter {
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(anthropic::StreamReader::new())
+    }
+
+    fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
+        Some(get(join(target.base_url, "v1/models"), &headers(target)))
     }
 
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {

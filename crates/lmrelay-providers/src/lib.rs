@@ -14,7 +14,7 @@ mod presets;
 
 pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
-pub use classify::{classify, retry_after, UpstreamError};
+pub use classify::{classify, retry_after, Action, FailureKind, Next, UpstreamError};
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
 pub use presets::{preset_named, Preset, PRESETS};

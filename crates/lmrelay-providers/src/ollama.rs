@@ -1,6 +1,8 @@
 //! The `ollama` provider type: Ollama's native `/api/*` endpoints.
 
-use crate::adapter::{bearer, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{
+    bearer, get, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest,
+};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -45,6 +47,10 @@ impl Adapter for OllamaAdapter {
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(ollama::StreamReader::new())
+    }
+
+    fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
+        Some(get(join(target.base_url, "api/tags"), &bearer(target)))
     }
 
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {

@@ -1,6 +1,8 @@
 //! The `openai` provider type (and, later, OpenAI-compatible presets as data over it).
 
-use crate::adapter::{bearer, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest};
+use crate::adapter::{
+    bearer, get, join, options, post_json, Adapter, Dialect, Target, UpstreamRequest,
+};
 use crate::classify::{classify, UpstreamError};
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -51,6 +53,10 @@ impl Adapter for OpenAiAdapter {
             return true;
         }
         false
+    }
+
+    fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
+        Some(get(join(target.base_url, "models"), &bearer(target)))
     }
 
     fn error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
