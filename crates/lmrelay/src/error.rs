@@ -38,6 +38,9 @@ pub enum GatewayError {
     Timeout { provider: String },
     #[error("not found: {0}")]
     NoRoute(String),
+    /// Residency restrictions leave no provider for the model.
+    #[error("no provider of `{model}` is in the allowed regions: {regions}")]
+    RegionNotAllowed { model: String, regions: String },
 }
 
 /// A rendered error: the protocol to speak, the error, and the provider that failed (if any).
@@ -91,6 +94,11 @@ impl GatewayError {
                 format!("The upstream provider `{provider}` did not answer in time."),
             ),
             GatewayError::NoRoute(m) => ApiError::new(ErrorKind::NotFound, m.clone()),
+            GatewayError::RegionNotAllowed { model, regions } => ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!("No provider of the model `{model}` is in an allowed region; allowed: {regions}."),
+            )
+            .with_code("region_not_allowed"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod glob;
 pub mod handlers;
+pub mod health;
 pub mod images;
 pub mod protocol;
 pub mod relay;

@@ -207,15 +207,65 @@ fn print_check(c: &Config) {
             r.strategy.as_str()
         );
     }
+    if !c.rules.is_empty() {
+        println!("rules:");
+        for r in &c.rules {
+            println!("  {}", describe_rule(r));
+        }
+    }
+    if let Some(s) = &c.script {
+        println!("routing script: {} (compiled)", s.0.path());
+    }
     println!("keys: {}", c.keys.len());
+}
+
+/// One line saying what a rule matches and what it sets.
+fn describe_rule(r: &lmrelay::config::RuleConfig) -> String {
+    let mut when = Vec::new();
+    if let Some(k) = &r.key {
+        when.push(format!("key={k}"));
+    }
+    if let Some(m) = &r.model {
+        when.push(format!("model={m}"));
+    }
+    if let Some(p) = &r.protocol {
+        when.push(format!("protocol={p}"));
+    }
+    for (h, v) in &r.headers {
+        when.push(format!("{h}={v}"));
+    }
+    let mut then = Vec::new();
+    if let Some(t) = &r.targets {
+        let t: Vec<String> = t
+            .iter()
+            .map(|t| format!("{}/{}", t.provider, t.model))
+            .collect();
+        then.push(format!("targets={}", t.join(",")));
+    }
+    if let Some(s) = r.strategy {
+        then.push(format!("strategy={}", s.as_str()));
+    }
+    if let Some(g) = &r.regions {
+        then.push(format!("regions={}", g.join(",")));
+    }
+    if let Some(n) = r.max_attempts {
+        then.push(format!("max_attempts={n}"));
+    }
+    let when = if when.is_empty() {
+        "every request".to_owned()
+    } else {
+        when.join(" ")
+    };
+    format!("{}: {when} -> {}", r.name, then.join(" "))
 }
 
 fn print_models(c: &Config) {
     let rt_models = lmrelay::routing::public_models(c, 0);
     for m in rt_models {
-        let targets: Vec<String> = lmrelay::routing::resolve(c, &m.id)
+        let targets: Vec<String> = lmrelay::routing::resolve_places(c, &m.id)
+            .1
             .iter()
-            .map(|t| format!("{}/{}", c.providers[t.provider].name, t.model))
+            .map(|(p, model, _)| format!("{}/{model}", c.providers[*p].name))
             .collect();
         println!("{} -> {}", m.id, targets.join(", "));
     }

@@ -22,6 +22,17 @@ pub enum ClientProtocol {
 // === impl ClientProtocol ===
 
 impl ClientProtocol {
+    /// The protocol's family name, as routing rules and scripts see it.
+    pub fn family(self) -> &'static str {
+        match self.dialect() {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+            Dialect::Ollama => "ollama",
+        }
+    }
+}
+
+impl ClientProtocol {
     pub fn dialect(self) -> Dialect {
         match self {
             ClientProtocol::OpenAiChat

@@ -1,11 +1,16 @@
-//! The immutable runtime built from a config: providers with their adapters and key
-//! rotation, and the shared HTTP client. Startup (and, later, reload) build a new one and swap
-//! it in; requests in flight keep the one they started with.
+//! The immutable runtime built from a config: providers with their adapters, key rotation,
+//! HTTP clients and handles on their live health, and the routing tables prebuilt for each
+//! request (weighted schedules). Startup (and, later, reload) build a new one and swap it
+//! in; requests in flight keep the one they started with. Live state is not here: health
+//! lives in a [`HealthStore`] that outlives every runtime.
 
 use crate::config::{Config, ProviderConfig};
+use crate::health::{HealthStore, ProviderHealth, TargetStats};
+use crate::routing::strategy::Schedule;
 use crate::routing::{self, Candidate};
 use crate::secret::Secret;
 use lmrelay_providers::{adapter_for, preset_named, Adapter, Preset, Target};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +19,13 @@ use std::time::Duration;
 pub struct Runtime {
     pub config: Config,
     pub providers: Vec<Provider>,
+    /// The HTTP client for everything that is not a provider's (image downloads).
     pub client: reqwest::Client,
     /// When this runtime was built (Unix seconds); model listings report it.
     pub created_secs: u64,
+    /// Weighted schedules of routes (`routes[i]`) and rules (`rules[i]`) with targets.
+    pub route_schedules: Vec<Schedule>,
+    pub rule_schedules: Vec<Option<Schedule>>,
 }
 
 /// A configured upstream provider.
@@ -25,6 +34,14 @@ pub struct Provider {
     pub adapter: Arc<dyn Adapter>,
     /// The OpenAI-compatible vendor preset, when the provider's type is one.
     pub preset: Option<&'static Preset>,
+    /// The client with this provider's connect timeout.
+    pub client: reqwest::Client,
+    pub health: Arc<ProviderHealth>,
+    /// Stats of the models named in the config (routes and the provider's model list).
+    model_stats: HashMap<String, Arc<TargetStats>>,
+    /// Stats shared by every model asked of a wildcard provider by a name the config does
+    /// not know (kept bounded: one entry, not one per name a client invents).
+    other_models: Arc<TargetStats>,
     next_key: AtomicUsize,
 }
 
@@ -38,42 +55,90 @@ pub enum RuntimeError {
 // === impl Runtime ===
 
 impl Runtime {
-    pub fn build(config: Config) -> Result<Runtime, RuntimeError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // A gateway surfaces redirects instead of following them: a redirect would carry
-            // credentials such as `x-api-key` to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let providers = config
-            .providers
-            .iter()
-            .map(|p| Provider {
+    pub fn build(config: Config, health: &dyn HealthStore) -> Result<Runtime, RuntimeError> {
+        let mut clients: Vec<(Duration, reqwest::Client)> = Vec::new();
+        let mut client_for = |connect: Duration| -> Result<reqwest::Client, RuntimeError> {
+            if let Some((_, c)) = clients.iter().find(|(d, _)| *d == connect) {
+                return Ok(c.clone());
+            }
+            let c = http_client(connect)?;
+            clients.push((connect, c.clone()));
+            Ok(c)
+        };
+        let mut providers = Vec::with_capacity(config.providers.len());
+        for p in &config.providers {
+            let mut names: Vec<&str> = p.models.iter().map(String::as_str).collect();
+            names.extend(
+                config
+                    .routes
+                    .iter()
+                    .flat_map(|r| &r.targets)
+                    .chain(config.rules.iter().flat_map(|r| r.targets.iter().flatten()))
+                    .filter(|t| t.provider == p.name && t.model != "*")
+                    .map(|t| t.model.as_str()),
+            );
+            let model_stats = names
+                .into_iter()
+                .map(|m| (m.to_owned(), health.target(&p.name, m)))
+                .collect();
+            providers.push(Provider {
                 adapter: adapter_for(p.kind),
                 preset: preset_named(&p.type_name),
+                client: client_for(p.timeouts.connect)?,
+                health: health.provider(&p.name),
+                model_stats,
+                other_models: health.target(&p.name, "*"),
                 config: p.clone(),
                 next_key: AtomicUsize::new(0),
-            })
+            });
+        }
+        let client = client_for(Duration::from_secs(10))?;
+        let weights = |targets: &[crate::config::RouteTarget]| {
+            let w: Vec<u32> = targets
+                .iter()
+                .map(|t| {
+                    t.weight
+                        .unwrap_or_else(|| config.provider(&t.provider).map_or(1, |p| p.weight))
+                })
+                .collect();
+            Schedule::new(&w)
+        };
+        let route_schedules = config.routes.iter().map(|r| weights(&r.targets)).collect();
+        let rule_schedules = config
+            .rules
+            .iter()
+            .map(|r| r.targets.as_deref().map(weights))
             .collect();
         Ok(Runtime {
             config,
             providers,
             client,
             created_secs: crate::now_ms() / 1000,
+            route_schedules,
+            rule_schedules,
         })
     }
 
-    /// The ordered candidates for a model name.
+    /// The candidates for a model name, in configured order.
     pub fn resolve(&self, model: &str) -> Vec<Candidate> {
-        routing::resolve(&self.config, model)
+        routing::resolve(self, model).candidates
     }
 
     pub fn public_models(&self) -> Vec<lmrelay_ir::ModelInfo> {
         routing::public_models(&self.config, self.created_secs)
     }
+}
+
+/// The upstream HTTP client: no redirects (a redirect would carry credentials such as
+/// `x-api-key` to another host), `TCP_NODELAY`, pooled connections.
+fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, RuntimeError> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 // === impl Provider ===
@@ -96,6 +161,14 @@ impl Provider {
             client,
             client_headers,
         }
+    }
+
+    /// The stats of one of this provider's models.
+    pub fn model_stats(&self, model: &str) -> Arc<TargetStats> {
+        self.model_stats
+            .get(model)
+            .unwrap_or(&self.other_models)
+            .clone()
     }
 
     /// Every key of the provider once, starting where the rotation stands (and moving it on

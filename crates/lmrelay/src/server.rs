@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::handlers::{anthropic, ollama, openai, service};
+use crate::health::{checker, HealthStore, MemoryHealth};
 use crate::relay::PROVIDER_HEADER;
 use crate::runtime::{Runtime, RuntimeError};
 use arc_swap::ArcSwap;
@@ -17,10 +18,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Shared state of the handlers: the current runtime, swapped atomically on reload.
+/// Shared state of the handlers: the current runtime, swapped atomically on reload, and
+/// the live state that outlives every runtime.
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
+    pub health: Arc<dyn HealthStore>,
 }
 
 /// The request id of an exchange (from the client's `x-request-id`, or generated).
@@ -55,7 +58,8 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let addr = config.listen;
         let drain = config.drain_timeout;
-        let runtime = Runtime::build(config)?;
+        let health: Arc<dyn HealthStore> = Arc::new(MemoryHealth::default());
+        let runtime = Runtime::build(config, &*health)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -63,6 +67,7 @@ impl Gateway {
             listener,
             state: AppState {
                 runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+                health,
             },
             drain,
         })
@@ -79,6 +84,7 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let checks = checker::spawn(self.state.runtime.clone());
         let app = router(self.state);
         // Stream frames are small writes: without TCP_NODELAY each would wait on a delayed ACK
         // (about 40 ms on Linux).
@@ -96,6 +102,7 @@ impl Gateway {
             "shutting down; draining in-flight requests"
         );
         let _ = tx.send(true);
+        checks.abort();
         match tokio::time::timeout(self.drain, server).await {
             Ok(Ok(result)) => result.map_err(ServeError::Io),
             Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),

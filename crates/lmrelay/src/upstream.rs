@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use lmrelay_ir::{ApiError, ErrorKind};
-use lmrelay_providers::{UpstreamError, UpstreamRequest};
+use lmrelay_providers::{FailureKind, UpstreamError, UpstreamRequest};
 use std::time::Duration;
 
 /// Why a request got no HTTP answer.
@@ -40,19 +40,16 @@ pub async fn read_body(resp: reqwest::Response, timeout: Duration) -> Result<Byt
     }
 }
 
-/// A transport failure as a retryable upstream error.
+/// A transport failure as an upstream error: a timeout, or a connection that failed.
 pub fn transport_error(err: &SendError) -> UpstreamError {
-    let (kind, status) = match err {
-        SendError::Timeout => (ErrorKind::Timeout, 504),
-        SendError::Connect(_) => (ErrorKind::BadGateway, 502),
+    let (failure, kind, status) = match err {
+        SendError::Timeout => (FailureKind::Timeout, ErrorKind::Timeout, 504),
+        SendError::Connect(_) => (FailureKind::Connection, ErrorKind::BadGateway, 502),
     };
-    UpstreamError {
-        error: ApiError::new(kind, format!("The upstream request failed: {err}"))
-            .with_status(status),
-        retryable: true,
-        key_fault: false,
-        retry_after: None,
-    }
+    UpstreamError::new(
+        failure,
+        ApiError::new(kind, format!("The upstream request failed: {err}")).with_status(status),
+    )
 }
 
 /// reqwest's error chain without the URL (which may carry credentials in a query string).

@@ -36,7 +36,13 @@ targets = ["oa/gpt-4o-mini", "an/claude-3-5-haiku-latest", "ol/llama3.2"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_and_key_rotation() {
-    let env = Env::start_with(EXTRA).await;
+    // This test fails providers on purpose many times in a row: keep their breakers closed
+    // so the configured order holds (breakers are tested in health.rs).
+    let env = Env::start_with_top(
+        "[health]\ninterval = \"0s\"\nfailure_threshold = 1000\n",
+        EXTRA,
+    )
+    .await;
     // "rot" has a revoked key and a good one: every request succeeds.
     let body = Client::OpenAi.chat("rotating", "hi", false, false);
     for _ in 0..4 {

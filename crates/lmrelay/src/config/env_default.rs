@@ -80,6 +80,9 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         providers,
         routes: vec![],
         keys: vec![],
+        health: Default::default(),
+        rules: vec![],
+        script: None,
     }
 }
 
@@ -122,7 +125,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         keys,
         models: vec!["*".into()],
         region: None,
-        timeout: Duration::from_secs(120),
+        timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
         prices: HashMap::new(),
         max_tokens: DEFAULT_MAX_TOKENS,

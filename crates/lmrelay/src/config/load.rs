@@ -1,11 +1,12 @@
 //! Reading a config file: format detection, `${VAR}` interpolation, duration and size
 //! parsing, and validation that reports every error with file, line and field.
 
-use super::raw::{RawConfig, RawTarget, SizeValue};
+use super::raw::{RawConfig, RawHealth, RawRouting, RawRule, RawTarget, SizeValue};
 use super::{
-    AuthMode, Config, KeyConfig, KeyMatcher, Price, ProviderConfig, RouteConfig, RouteTarget,
-    Strategy,
+    AuthMode, Config, HealthConfig, KeyConfig, KeyMatcher, Price, ProviderConfig, RouteConfig,
+    RouteTarget, RuleConfig, ScriptConfig, Strategy, Timeouts,
 };
+use crate::routing::script::{RouteScript, ScriptLimits};
 use crate::secret::Secret;
 use lmrelay_providers::{preset_named, ProviderKind};
 use serde_json::Value;
@@ -18,6 +19,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// A provider's `timeout` when the config gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default `max_tokens` for upstreams that require one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -169,6 +172,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Parses an optional duration field, reporting a bad one and using `default`.
+    fn duration(&mut self, field: &str, value: Option<&str>, default: Duration) -> Duration {
+        match value.map(parse_duration) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(m)) => {
+                self.error(field, m);
+                default
+            }
+        }
+    }
+
     fn error(&mut self, field: &str, message: impl Into<String>) {
         let line = self.line_of(field);
         self.errors.push(ConfigError {
@@ -352,6 +367,9 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
     let providers = validate_providers(raw.providers, ctx);
     let routes = validate_routes(raw.routes, &providers, ctx);
     let keys = validate_keys(raw.keys, ctx);
+    let health = validate_health(raw.health.as_ref(), ctx);
+    let rules = validate_rules(raw.rules, &providers, ctx);
+    let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
         ctx.error(
             "listen",
@@ -375,6 +393,9 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         providers,
         routes,
         keys,
+        health,
+        rules,
+        script,
     }
 }
 
@@ -387,10 +408,6 @@ fn check_durations(raw: &RawConfig, ctx: &mut Ctx) {
     };
     if let Some(c) = &raw.cache {
         check("cache.ttl", &c.ttl);
-    }
-    if let Some(h) = &raw.health {
-        check("health.interval", &h.interval);
-        check("health.timeout", &h.timeout);
     }
     if let Some(s) = &raw.store {
         if let Some(b) = s
@@ -481,16 +498,38 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 "list the models this provider serves, or [\"*\"] for any",
             );
         }
-        let timeout = p
-            .timeout
-            .as_deref()
-            .map(|t| {
-                parse_duration(t).unwrap_or_else(|m| {
-                    ctx.error(&at("timeout"), m);
-                    Duration::from_secs(120)
-                })
-            })
-            .unwrap_or(Duration::from_secs(120));
+        let timeout = ctx.duration(&at("timeout"), p.timeout.as_deref(), DEFAULT_TIMEOUT);
+        let uniform = Timeouts::uniform(timeout);
+        let timeouts = Timeouts {
+            connect: ctx.duration(
+                &at("connect_timeout"),
+                p.connect_timeout.as_deref(),
+                uniform.connect,
+            ),
+            header: ctx.duration(
+                &at("header_timeout"),
+                p.header_timeout.as_deref(),
+                uniform.header,
+            ),
+            first_token: ctx.duration(
+                &at("first_token_timeout"),
+                p.first_token_timeout.as_deref(),
+                uniform.first_token,
+            ),
+            idle: ctx.duration(&at("idle_timeout"), p.idle_timeout.as_deref(), uniform.idle),
+            total: timeout,
+        };
+        for (field, d) in [
+            ("timeout", timeouts.total),
+            ("connect_timeout", timeouts.connect),
+            ("header_timeout", timeouts.header),
+            ("first_token_timeout", timeouts.first_token),
+            ("idle_timeout", timeouts.idle),
+        ] {
+            if d.is_zero() {
+                ctx.error(&at(field), "a time limit must be longer than zero");
+            }
+        }
         out.push(ProviderConfig {
             name: p.name,
             kind,
@@ -499,7 +538,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             keys,
             models: p.models,
             region: p.region,
-            timeout,
+            timeouts,
             weight: p.weight.unwrap_or(1),
             prices: p
                 .prices
@@ -537,50 +576,204 @@ fn validate_routes(
                 "a route needs at least one target \"provider/model\"",
             );
         }
-        let mut targets = Vec::with_capacity(r.targets.len());
-        for t in r.targets {
-            let (spec, weight) = match t {
-                RawTarget::Name(s) => (s, 1),
-                RawTarget::Weighted { target, weight } => (target, weight.unwrap_or(1)),
-            };
-            match spec.split_once('/') {
-                Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
-                    if !providers.iter().any(|p| p.name == provider) {
-                        ctx.error(
-                            &at("targets"),
-                            format!("target `{spec}` names provider `{provider}`, which is not configured"),
-                        );
-                    }
-                    targets.push(RouteTarget {
-                        provider: provider.to_owned(),
-                        model: model.to_owned(),
-                        weight,
-                    });
-                }
-                _ => ctx.error(
-                    &at("targets"),
-                    format!("target `{spec}` is not of the form \"provider/model\""),
-                ),
-            }
-        }
-        let strategy = match r.strategy.as_deref() {
-            None => Strategy::Failover,
-            Some(s) => Strategy::parse(s).unwrap_or_else(|| {
-                ctx.error(
-                    &at("strategy"),
-                    format!("unknown strategy `{s}`; use failover, weighted, latency or cheapest"),
-                );
-                Strategy::Failover
-            }),
-        };
+        let targets = validate_targets(r.targets, providers, &at("targets"), ctx);
+        let strategy = validate_strategy(r.strategy.as_deref(), &at("strategy"), ctx)
+            .unwrap_or(Strategy::Failover);
         out.push(RouteConfig {
             model: r.model,
             targets,
             strategy,
             cache: r.cache.unwrap_or(false),
+            max_attempts: validate_attempts(r.max_attempts, &at("max_attempts"), ctx),
         });
     }
     out
+}
+
+/// Parses `"provider/model"` targets (or `{ target, weight }`).
+fn validate_targets(
+    raw: Vec<RawTarget>,
+    providers: &[ProviderConfig],
+    field: &str,
+    ctx: &mut Ctx,
+) -> Vec<RouteTarget> {
+    let mut targets = Vec::with_capacity(raw.len());
+    for t in raw {
+        let (spec, weight) = match t {
+            RawTarget::Name(s) => (s, None),
+            RawTarget::Weighted { target, weight } => (target, weight),
+        };
+        match spec.split_once('/') {
+            Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+                if !providers.iter().any(|p| p.name == provider) {
+                    ctx.error(
+                        field,
+                        format!(
+                            "target `{spec}` names provider `{provider}`, which is not configured"
+                        ),
+                    );
+                }
+                targets.push(RouteTarget {
+                    provider: provider.to_owned(),
+                    model: model.to_owned(),
+                    weight,
+                });
+            }
+            _ => ctx.error(
+                field,
+                format!("target `{spec}` is not of the form \"provider/model\""),
+            ),
+        }
+    }
+    targets
+}
+
+fn validate_strategy(s: Option<&str>, field: &str, ctx: &mut Ctx) -> Option<Strategy> {
+    let s = s?;
+    let parsed = Strategy::parse(s);
+    if parsed.is_none() {
+        ctx.error(
+            field,
+            format!("unknown strategy `{s}`; use failover, weighted, latency or cheapest"),
+        );
+    }
+    parsed
+}
+
+fn validate_attempts(n: Option<u32>, field: &str, ctx: &mut Ctx) -> Option<u32> {
+    if n == Some(0) {
+        ctx.error(field, "max_attempts must be at least 1");
+        return None;
+    }
+    n
+}
+
+fn validate_health(raw: Option<&RawHealth>, ctx: &mut Ctx) -> HealthConfig {
+    let d = HealthConfig::default();
+    let Some(h) = raw else {
+        return d;
+    };
+    let health = HealthConfig {
+        interval: ctx.duration("health.interval", h.interval.as_deref(), d.interval),
+        timeout: ctx.duration("health.timeout", h.timeout.as_deref(), d.timeout),
+        failure_threshold: h.failure_threshold.unwrap_or(d.failure_threshold),
+        cooldown: ctx.duration("health.cooldown", h.cooldown.as_deref(), d.cooldown),
+        max_cooldown: ctx.duration(
+            "health.max_cooldown",
+            h.max_cooldown.as_deref(),
+            d.max_cooldown,
+        ),
+        exploration: h.exploration.unwrap_or(d.exploration),
+    };
+    if health.failure_threshold == 0 {
+        ctx.error("health.failure_threshold", "must be at least 1");
+    }
+    if health.timeout.is_zero() {
+        ctx.error("health.timeout", "a time limit must be longer than zero");
+    }
+    if health.max_cooldown < health.cooldown {
+        ctx.error(
+            "health.max_cooldown",
+            "must not be shorter than health.cooldown",
+        );
+    }
+    if !(0.0..=0.5).contains(&health.exploration) {
+        ctx.error("health.exploration", "must be between 0 and 0.5");
+    }
+    health
+}
+
+const PROTOCOLS: &[&str] = &["openai", "anthropic", "ollama", "responses"];
+
+fn validate_rules(
+    raw: Vec<RawRule>,
+    providers: &[ProviderConfig],
+    ctx: &mut Ctx,
+) -> Vec<RuleConfig> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = |f: &str| format!("rules[{i}].{f}");
+        if let Some(p) = r
+            .when
+            .protocol
+            .as_deref()
+            .filter(|p| !PROTOCOLS.contains(p))
+        {
+            ctx.error(
+                &at("match.protocol"),
+                format!("unknown protocol `{p}`; use openai, anthropic, ollama or responses"),
+            );
+        }
+        let targets = r
+            .targets
+            .map(|t| validate_targets(t, providers, &at("targets"), ctx));
+        if targets.as_ref().is_some_and(Vec::is_empty) {
+            ctx.error(
+                &at("targets"),
+                "a rule's targets must not be empty; leave the field out to keep the route's",
+            );
+        }
+        let strategy = validate_strategy(r.strategy.as_deref(), &at("strategy"), ctx);
+        let max_attempts = validate_attempts(r.max_attempts, &at("max_attempts"), ctx);
+        let mut headers: Vec<(String, String)> = r
+            .when
+            .header
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        headers.sort();
+        out.push(RuleConfig {
+            name: r.name.unwrap_or_else(|| format!("rules[{i}]")),
+            key: r.when.key,
+            model: r.when.model,
+            protocol: r.when.protocol,
+            headers,
+            targets,
+            strategy,
+            regions: r.regions,
+            max_attempts,
+        });
+    }
+    out
+}
+
+/// Reads and compiles the routing script (relative paths are relative to the config
+/// file's folder), so `lmrelay check` reports a script that does not compile.
+fn validate_script(raw: RawRouting, ctx: &mut Ctx) -> Option<ScriptConfig> {
+    let defaults = ScriptLimits::default();
+    let limits = ScriptLimits {
+        max_operations: raw.script_max_operations.unwrap_or(defaults.max_operations),
+        time_limit: ctx.duration(
+            "routing.script_timeout",
+            raw.script_timeout.as_deref(),
+            defaults.time_limit,
+        ),
+    };
+    let path = raw.script?;
+    let resolved = match Path::new(ctx.file).parent() {
+        Some(dir) if Path::new(&path).is_relative() => dir.join(&path),
+        _ => Path::new(&path).to_path_buf(),
+    };
+    let source = match std::fs::read_to_string(&resolved) {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.error(
+                "routing.script",
+                format!(
+                    "cannot read the routing script `{}`: {e}",
+                    resolved.display()
+                ),
+            );
+            return None;
+        }
+    };
+    match RouteScript::compile(&source, &resolved.display().to_string(), limits) {
+        Ok(s) => Some(ScriptConfig(std::sync::Arc::new(s))),
+        Err(e) => {
+            ctx.error("routing.script", e.to_string());
+            None
+        }
+    }
 }
 
 fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> {

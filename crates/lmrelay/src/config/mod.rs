@@ -39,6 +39,98 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub routes: Vec<RouteConfig>,
     pub keys: Vec<KeyConfig>,
+    pub health: HealthConfig,
+    /// Policy rules, first match wins.
+    pub rules: Vec<RuleConfig>,
+    /// The compiled routing script, if one is configured.
+    pub script: Option<ScriptConfig>,
+}
+
+/// `[health]`: active checks and the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthConfig {
+    /// Time between active checks; zero turns them off.
+    pub interval: Duration,
+    /// Time limit of one active check.
+    pub timeout: Duration,
+    /// Consecutive failures that open a provider's breaker (and mark a model unhealthy).
+    pub failure_threshold: u32,
+    /// How long a breaker stays open the first time; doubled (with jitter) on each
+    /// repeated trip, up to `max_cooldown`.
+    pub cooldown: Duration,
+    pub max_cooldown: Duration,
+    /// Share of `latency` routing decisions that try another target than the fastest.
+    pub exploration: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(2),
+            failure_threshold: 3,
+            cooldown: Duration::from_secs(5),
+            max_cooldown: Duration::from_secs(300),
+            exploration: 0.05,
+        }
+    }
+}
+
+/// A provider's time limits (product.md keeps `timeout` as the default for the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the connection (TCP and TLS).
+    pub connect: Duration,
+    /// From sending the request to the response head.
+    pub header: Duration,
+    /// From sending the request to the first streamed content.
+    pub first_token: Duration,
+    /// The longest pause between chunks of a stream once it has started.
+    pub idle: Duration,
+    /// A whole non-streamed request.
+    pub total: Duration,
+}
+
+impl Timeouts {
+    /// Every limit derived from one `timeout`, as before the finer fields existed.
+    pub fn uniform(timeout: Duration) -> Timeouts {
+        Timeouts {
+            connect: timeout.min(Duration::from_secs(10)),
+            header: timeout,
+            first_token: timeout,
+            idle: timeout,
+            total: timeout,
+        }
+    }
+}
+
+/// A policy rule: requests that match get the rule's settings.
+#[derive(Debug, Clone)]
+pub struct RuleConfig {
+    /// For logs: the rule's `name`, else `rules[i]`.
+    pub name: String,
+    /// Gateway key name (glob).
+    pub key: Option<String>,
+    /// Requested model (glob).
+    pub model: Option<String>,
+    /// Client protocol: openai, anthropic, ollama.
+    pub protocol: Option<String>,
+    /// Request headers that must have these values (names lowercase).
+    pub headers: Vec<(String, String)>,
+    pub targets: Option<Vec<RouteTarget>>,
+    pub strategy: Option<Strategy>,
+    pub regions: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
+}
+
+/// The routing script: its compiled form, shared by every runtime built from this config.
+#[derive(Clone)]
+pub struct ScriptConfig(pub std::sync::Arc<crate::routing::script::RouteScript>);
+
+impl std::fmt::Debug for ScriptConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScriptConfig({})", self.0.path())
+    }
 }
 
 /// Who may call the gateway.
@@ -62,7 +154,7 @@ pub struct ProviderConfig {
     /// Model names or globs it serves; `*` serves any name.
     pub models: Vec<String>,
     pub region: Option<String>,
-    pub timeout: Duration,
+    pub timeouts: Timeouts,
     pub weight: u32,
     pub prices: HashMap<String, Price>,
     /// `max_tokens` sent when a client gave none and the upstream requires one.
@@ -84,6 +176,9 @@ pub struct RouteConfig {
     pub targets: Vec<RouteTarget>,
     pub strategy: Strategy,
     pub cache: bool,
+    /// The most upstream requests one client request may make; `None` = no limit beyond
+    /// every key of every candidate.
+    pub max_attempts: Option<u32>,
 }
 
 /// One target of a route: `provider/model`.
@@ -92,7 +187,8 @@ pub struct RouteTarget {
     pub provider: String,
     /// The provider's model name; `*` means the name the client asked for.
     pub model: String,
-    pub weight: u32,
+    /// The target's own weight; `None` takes the provider's.
+    pub weight: Option<u32>,
 }
 
 /// How a route orders its targets.

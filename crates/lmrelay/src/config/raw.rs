@@ -23,6 +23,9 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    pub routing: Option<RawRouting>,
 }
 
 /// A size: `"10MiB"` or a number of bytes.
@@ -76,6 +79,10 @@ pub struct RawCache {
 pub struct RawHealth {
     pub interval: Option<String>,
     pub timeout: Option<String>,
+    pub failure_threshold: Option<u32>,
+    pub cooldown: Option<String>,
+    pub max_cooldown: Option<String>,
+    pub exploration: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +98,10 @@ pub struct RawProvider {
     pub models: Vec<String>,
     pub region: Option<String>,
     pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub header_timeout: Option<String>,
+    pub first_token_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
     pub weight: Option<u32>,
     #[serde(default)]
     pub prices: HashMap<String, RawPrice>,
@@ -127,6 +138,40 @@ pub struct RawRoute {
     pub targets: Vec<RawTarget>,
     pub strategy: Option<String>,
     pub cache: Option<bool>,
+    pub max_attempts: Option<u32>,
+}
+
+/// `[[rules]]`: a policy rule.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Option<String>,
+    #[serde(rename = "match", default)]
+    pub when: RawMatch,
+    pub targets: Option<Vec<RawTarget>>,
+    pub strategy: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
+}
+
+/// What a rule matches on; every field given must match.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub key: Option<String>,
+    pub model: Option<String>,
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub header: HashMap<String, String>,
+}
+
+/// `[routing]`: the optional routing script.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub script: Option<String>,
+    pub script_timeout: Option<String>,
+    pub script_max_operations: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -92,10 +92,11 @@ fn the_documented_example_loads() {
         RouteTarget {
             provider: "local".into(),
             model: "llama3.2".into(),
-            weight: 1
+            weight: None
         }
     );
-    assert_eq!(c.routes[1].targets[0].weight, 3);
+    assert_eq!(c.routes[1].targets[0].weight, Some(3));
+    assert_eq!(c.routes[1].targets[1].weight, None);
     assert_eq!(c.keys[0].models, vec!["chat", "gpt-4o-mini"]);
     assert!(c.admin_token.is_some());
 }
@@ -211,9 +212,10 @@ fn built_in_default_reads_the_environment() {
         _ => None,
     });
     let names = |model: &str| -> Vec<String> {
-        crate::routing::resolve(&both, model)
+        crate::routing::resolve_places(&both, model)
+            .1
             .iter()
-            .map(|c| both.providers[c.provider].name.clone())
+            .map(|c| both.providers[c.0].name.clone())
             .collect()
     };
     assert_eq!(names("claude-sonnet-4-5"), vec!["anthropic", "ollama"]);

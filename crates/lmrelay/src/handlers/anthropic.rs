@@ -26,7 +26,7 @@ pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response 
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.key.as_ref(), &chat.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::count_tokens(a.rt, &a.ex, &chat).await {

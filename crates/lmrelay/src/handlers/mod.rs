@@ -7,7 +7,6 @@ pub mod openai;
 pub mod service;
 
 use crate::auth;
-use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
 use crate::protocol::ClientProtocol;
 use crate::relay::{self, Exchange};
@@ -25,7 +24,6 @@ pub(crate) struct Accepted {
     pub rt: Arc<Runtime>,
     pub ex: Exchange,
     pub body: Bytes,
-    pub key: Option<KeyConfig>,
 }
 
 /// Runs the edge checks every API request goes through: gateway key, then the body limit.
@@ -66,9 +64,9 @@ pub(crate) async fn accept(
             started,
             started_ms: crate::now_ms(),
             headers,
+            key,
         },
         body,
-        key,
     })
 }
 
@@ -140,7 +138,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = auth::authorize_model(a.key.as_ref(), &chat.model) {
+    if let Err(e) = auth::authorize_model(a.ex.key.as_ref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     if let Some(generate) = ollama_load(protocol, &chat) {

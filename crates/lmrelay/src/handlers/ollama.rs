@@ -38,7 +38,7 @@ async fn embed_common(st: AppState, req: Request, legacy: bool) -> Response {
         Ok(e) => e,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.key.as_ref(), &embed.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::embed(a.rt, &a.ex, &embed).await {

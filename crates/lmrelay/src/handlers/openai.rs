@@ -28,7 +28,7 @@ pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.key.as_ref(), &embed.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::embed(a.rt, &a.ex, &embed).await {

@@ -13,20 +13,27 @@ pub async fn healthz() -> Response {
     super::json(br#"{"status":"ok"}"#.to_vec())
 }
 
-/// Ready when a config is loaded and at least one provider is configured. (Active health
-/// checks will narrow this to "healthy" providers.)
+/// Ready when a config is loaded and at least one provider is healthy: it passed an active
+/// check or served a request, and is not failing (with checks off: not known to fail).
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let rt = st.runtime.load();
-    if rt.providers.is_empty() {
-        let body = br#"{"status":"not ready","reason":"no provider is configured"}"#.to_vec();
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
-    }
-    super::json(br#"{"status":"ready"}"#.to_vec())
+    let reason: &[u8] = if rt.providers.is_empty() {
+        br#"{"status":"not ready","reason":"no provider is configured"}"#
+    } else if !rt
+        .providers
+        .iter()
+        .any(|p| p.health.healthy(&rt.config.health))
+    {
+        br#"{"status":"not ready","reason":"no provider is healthy yet"}"#
+    } else {
+        return super::json(br#"{"status":"ready"}"#.to_vec());
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        reason.to_vec(),
+    )
+        .into_response()
 }
 
 /// The protocol a path belongs to, for shaping errors on unknown paths.

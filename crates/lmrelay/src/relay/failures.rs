@@ -8,7 +8,8 @@ use crate::protocol::ClientProtocol;
 use crate::runtime::Provider;
 use axum::response::{IntoResponse, Response};
 use lmrelay_ir::{ApiError, ErrorKind};
-use lmrelay_providers::UpstreamError;
+use lmrelay_providers::{FailureKind, UpstreamError};
+use std::time::Duration;
 
 /// Failures so far. Local refusals (content a provider's format cannot carry) and unknown
 /// models (404) say nothing about availability, so they count only when nothing else failed.
@@ -25,13 +26,18 @@ pub(super) struct Failures {
     all_timed_out: bool,
     any_overloaded: bool,
     upstream_count: usize,
+    /// The earliest time any upstream asked to wait before retrying.
+    earliest_retry: Option<Duration>,
 }
 
 // === impl Failures ===
 
 impl Failures {
-    pub(super) fn record(&mut self, provider: &Provider, err: UpstreamError, timed_out: bool) {
-        if err.error.status == 404 {
+    pub(super) fn record(&mut self, provider: &Provider, err: UpstreamError) {
+        if matches!(
+            err.kind,
+            FailureKind::ModelNotFound | FailureKind::ContextLength
+        ) {
             self.not_found = Some((provider.config.name.clone(), err));
             return;
         }
@@ -40,8 +46,11 @@ impl Failures {
             self.all_timed_out = true;
         }
         self.upstream_count += 1;
-        self.all_retryable &= err.retryable;
-        self.all_timed_out &= timed_out;
+        self.all_retryable &= err.retryable();
+        self.all_timed_out &= err.kind == FailureKind::Timeout;
+        if let Some(d) = err.retry_after {
+            self.earliest_retry = Some(self.earliest_retry.map_or(d, |e| e.min(d)));
+        }
         self.any_overloaded |= err.error.kind == ErrorKind::Overloaded;
         self.last = Some((provider.config.name.clone(), err));
     }
@@ -77,7 +86,7 @@ impl Failures {
                         "Every upstream for this model failed; the last, `{provider}`, said: {}",
                         relayable_message(&err.error)
                     ),
-                    retry_after: err.retry_after,
+                    retry_after: self.earliest_retry.or(err.retry_after),
                     overloaded: self.any_overloaded,
                 };
                 (provider, e)

@@ -11,17 +11,22 @@ mod stream;
 
 pub use other::{count_tokens, embed, estimate_tokens};
 
+use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
+use crate::health::{Breaker, Standing};
 use crate::protocol::ClientProtocol;
+use crate::routing::{self, Candidate, RequestFacts};
 use crate::runtime::{Provider, Runtime};
 use crate::secret::Secret;
-use crate::upstream::{self, transport_error, SendError};
+use crate::upstream::{self, transport_error};
 use axum::response::{IntoResponse, Response};
 use failures::Failures;
 use http::{HeaderMap, HeaderValue};
 use lmrelay_ir::{ApiError, ChatRequest, Extra, Usage};
 use lmrelay_protocol::ResponseMeta;
-use lmrelay_providers::UpstreamError;
+use lmrelay_providers::{Next, UpstreamError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,10 +37,14 @@ pub struct Exchange {
     pub started: Instant,
     pub started_ms: u64,
     pub headers: HeaderMap,
+    /// The gateway key the client presented, if access needs one.
+    pub key: Option<KeyConfig>,
 }
 
 /// The header naming the provider that served a response.
 pub const PROVIDER_HEADER: &str = "x-lmrelay-provider";
+/// The header counting the upstream requests made for a response.
+pub const ATTEMPTS_HEADER: &str = "x-lmrelay-attempts";
 
 /// Why one attempt did not produce a response.
 enum Failure {
@@ -44,8 +53,8 @@ enum Failure {
     Local(ApiError),
     /// The request itself cannot be served anywhere (an image URL that cannot be fetched).
     Client(ApiError),
-    /// The upstream failed; the flag says whether it timed out.
-    Upstream(UpstreamError, bool),
+    /// The upstream failed.
+    Upstream(UpstreamError),
 }
 
 /// One request's view of its candidates: the request as the client sent it, the fields only
@@ -55,14 +64,43 @@ struct Attempts<'a> {
     ex: &'a Exchange,
     extra: Extra,
     meta: ResponseMeta,
+    /// Upstream requests sent so far.
+    made: AtomicU32,
 }
 
-/// Serves a chat request: the attempt loop over the candidates, then the answer.
-pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Response {
-    let candidates = rt.resolve(&req.model);
-    if candidates.is_empty() {
-        return ErrorReply::new(ex.protocol, GatewayError::UnknownModel(req.model)).into_response();
+/// A candidate in the attempt queue; `deferred` once it was put back because another
+/// request holds its breaker's probe.
+struct Queued {
+    candidate: Candidate,
+    deferred: bool,
+}
+
+/// Holds a half-open breaker's probe slot for one attempt and gives it back when dropped
+/// (after a verdict that is a no-op; without one, say when the client left, the next
+/// request may probe).
+struct ProbeSlot<'a>(&'a Breaker);
+
+impl Drop for ProbeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.release_probe();
     }
+}
+
+/// Serves a chat request: plans the candidates, runs the attempt loop, answers.
+pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Response {
+    let facts = RequestFacts {
+        model: &req.model,
+        key: ex.key.as_ref(),
+        protocol: ex.protocol.family(),
+        headers: &ex.headers,
+        estimated_tokens: estimate_tokens(&req),
+        max_output_tokens: req.sampling.max_tokens.map(u64::from),
+        stream: req.stream,
+    };
+    let plan = match routing::plan(&rt, &facts) {
+        Ok(p) => p,
+        Err(e) => return ErrorReply::new(ex.protocol, e).into_response(),
+    };
     let attempts = Attempts {
         rt: &rt,
         ex: &ex,
@@ -73,59 +111,103 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             include_usage: req.include_usage,
             include_reasoning: req.wants_reasoning(),
         },
+        made: AtomicU32::new(0),
     };
+    let limit = plan.max_attempts.unwrap_or(u32::MAX);
+    let mut queue: VecDeque<Queued> = plan
+        .candidates
+        .into_iter()
+        .map(|(candidate, standing)| Queued {
+            candidate,
+            deferred: standing == Standing::Blocked,
+        })
+        .collect();
     let mut failures = Failures::default();
-    'candidates: for candidate in &candidates {
-        let provider = &rt.providers[candidate.provider];
+    'candidates: while let Some(q) = queue.pop_front() {
+        let provider = &rt.providers[q.candidate.provider];
+        let breaker = &provider.health.breaker;
+        // A breaker that is not closed lets one probe through at a time; a candidate whose
+        // probe another request holds waits at the back, and is tried there only when
+        // nothing else served (so a wrong verdict never causes an outage).
+        let _probe = if breaker.is_closed() {
+            None
+        } else if breaker.try_probe(crate::now_ms(), &provider.config.name) {
+            Some(ProbeSlot(breaker))
+        } else if !q.deferred && !queue.is_empty() {
+            queue.push_back(Queued {
+                deferred: true,
+                ..q
+            });
+            continue;
+        } else {
+            None
+        };
+        let candidate = &q.candidate;
         // This candidate's copy, once a refused optional feature has been dropped from it.
         let mut relaxed: Option<ChatRequest> = None;
         // A key's failure (401, 403, 429) is retried on the provider's next key: each key of
         // the provider at most once, starting where the rotation stands.
-        let keys = provider.keys_from_rotation();
-        for key in keys {
+        for key in provider.keys_from_rotation() {
+            if attempts.made.load(Ordering::Relaxed) >= limit {
+                break 'candidates;
+            }
             let outcome = attempts
-                .try_relaxing(&mut req, &mut relaxed, provider, &candidate.model, key)
+                .try_relaxing(&mut req, &mut relaxed, provider, candidate, key)
                 .await;
-            match outcome {
-                Ok(response) => return response,
+            let err = match outcome {
+                Ok(mut response) => {
+                    attempts.set_attempts(response.headers_mut());
+                    return response;
+                }
                 Err(Failure::Client(e)) => {
-                    return ErrorReply::new(ex.protocol, GatewayError::BadRequest(e))
-                        .into_response()
+                    let mut r =
+                        ErrorReply::new(ex.protocol, GatewayError::BadRequest(e)).into_response();
+                    attempts.set_attempts(r.headers_mut());
+                    return r;
                 }
                 Err(Failure::Local(e)) => {
                     failures.record_local(provider, e);
                     continue 'candidates;
                 }
-                Err(Failure::Upstream(err, timed_out)) => {
-                    tracing::warn!(
-                        request_id = %ex.request_id,
-                        provider = %provider.config.name,
-                        status = err.error.status,
-                        retryable = err.retryable,
-                        key_fault = err.key_fault,
-                        "upstream attempt failed"
-                    );
-                    let (retryable, key_fault) = (err.retryable, err.key_fault);
-                    // A provider that does not know the model says nothing of the next one.
-                    let unknown_model = err.error.status == 404;
-                    failures.record(provider, err, timed_out);
-                    if key_fault {
-                        continue;
-                    }
-                    if retryable || unknown_model {
-                        continue 'candidates;
-                    }
-                    break 'candidates;
-                }
+                Err(Failure::Upstream(err)) => err,
+            };
+            tracing::warn!(
+                request_id = %ex.request_id,
+                provider = %provider.config.name,
+                status = err.error.status,
+                failure = err.kind.as_str(),
+                "upstream attempt failed"
+            );
+            provider.health.record_failure(
+                &rt.config.health,
+                &candidate.stats,
+                err.kind,
+                crate::now_ms(),
+            );
+            let next = err.action().next;
+            failures.record(provider, err);
+            match next {
+                Next::NextKey => continue,
+                Next::NextCandidate => continue 'candidates,
+                Next::AnswerClient => break 'candidates,
             }
         }
     }
-    failures.into_response(ex.protocol)
+    let mut response = failures.into_response(ex.protocol);
+    attempts.set_attempts(response.headers_mut());
+    response
 }
 
 // === impl Attempts ===
 
 impl Attempts<'_> {
+    fn set_attempts(&self, headers: &mut HeaderMap) {
+        headers.insert(
+            ATTEMPTS_HEADER,
+            HeaderValue::from(self.made.load(Ordering::Relaxed)),
+        );
+    }
+
     /// An attempt, and when the upstream refused a feature its model lacks that came from
     /// another protocol (say, Claude Code's thinking sent to an Ollama model that cannot
     /// think), one more without it; the relaxed request then serves the candidate's other
@@ -135,33 +217,33 @@ impl Attempts<'_> {
         req: &mut ChatRequest,
         relaxed: &mut Option<ChatRequest>,
         provider: &Provider,
-        model: &str,
+        candidate: &Candidate,
         key: Option<&Secret>,
     ) -> Result<Response, Failure> {
         if let Some(r) = relaxed.as_mut() {
-            return self.attempt(r, provider, model, key).await;
+            return self.attempt(r, provider, candidate, key).await;
         }
-        let failure = match self.attempt(req, provider, model, key).await {
+        let failure = match self.attempt(req, provider, candidate, key).await {
             Ok(r) => return Ok(r),
             Err(f) => f,
         };
-        let Failure::Upstream(err, _) = &failure else {
+        let Failure::Upstream(err) = &failure else {
             return Err(failure);
         };
-        if err.retryable || provider.adapter.dialect() == self.ex.protocol.dialect() {
+        if err.retryable() || provider.adapter.dialect() == self.ex.protocol.dialect() {
             return Err(failure);
         }
         let mut copy = req.clone();
         if !provider.adapter.relax(&mut copy, &err.error) {
             return Err(failure);
         }
-        tracing::info!(
+        tracing::debug!(
             request_id = %self.ex.request_id,
             provider = %provider.config.name,
             "retrying without a feature the upstream model does not support"
         );
         let r = relaxed.insert(copy);
-        self.attempt(r, provider, model, key).await
+        self.attempt(r, provider, candidate, key).await
     }
 
     /// One attempt: build the request for `provider`, send it, and relay the answer.
@@ -169,7 +251,7 @@ impl Attempts<'_> {
         &self,
         req: &mut ChatRequest,
         provider: &Provider,
-        model: &str,
+        candidate: &Candidate,
         key: Option<&Secret>,
     ) -> Result<Response, Failure> {
         let (rt, ex) = (self.rt, self.ex);
@@ -183,28 +265,48 @@ impl Attempts<'_> {
         if provider.adapter.dialect() == ex.protocol.dialect() {
             req.extra.clone_from(&self.extra);
         }
-        let target = provider.target(model, key, ex.protocol.dialect(), &ex.headers);
+        let target = provider.target(&candidate.model, key, ex.protocol.dialect(), &ex.headers);
         let built = provider.adapter.chat_request(req, &target);
         req.extra.clear();
         let http_req = built.map_err(Failure::Local)?;
-        let timeout = provider.config.timeout;
-        let resp = upstream::send(&rt.client, http_req, timeout)
+        let limits = &provider.config.timeouts;
+        // The head is due within `header_timeout`, and never after the first token (streams)
+        // or the whole answer (otherwise) is due.
+        let head_limit = limits.header.min(if req.stream {
+            limits.first_token
+        } else {
+            limits.total
+        });
+        self.made.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        let resp = upstream::send(&provider.client, http_req, head_limit)
             .await
-            .map_err(|e| Failure::Upstream(transport_error(&e), matches!(e, SendError::Timeout)))?;
+            .map_err(|e| Failure::Upstream(transport_error(&e)))?;
         let status = resp.status();
         let upstream_id = upstream::upstream_request_id(resp.headers());
         if !status.is_success() {
             let headers = resp.headers().clone();
-            let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
+            let body = upstream::read_body(resp, limits.idle)
+                .await
+                .unwrap_or_default();
             let err = provider.adapter.error(status.as_u16(), &headers, &body);
-            return Err(Failure::Upstream(err, false));
+            return Err(Failure::Upstream(err));
         }
         let result = if req.stream {
-            stream::start(ex, provider, resp, self.meta.clone()).await
+            stream::start(
+                ex,
+                provider,
+                candidate,
+                resp,
+                self.meta.clone(),
+                sent,
+                &rt.config.health,
+            )
+            .await
         } else {
-            self.complete(provider, resp).await
+            self.complete(provider, candidate, resp, sent).await
         };
-        let mut response = result.map_err(|(err, timed_out)| Failure::Upstream(err, timed_out))?;
+        let mut response = result.map_err(Failure::Upstream)?;
         let h = response.headers_mut();
         set_provider(h, &provider.config.name);
         if let Some(id) = upstream_id {
@@ -213,19 +315,30 @@ impl Attempts<'_> {
         Ok(response)
     }
 
-    /// Reads a whole upstream answer and encodes it for the client.
+    /// Reads a whole upstream answer, within what is left of the provider's `timeout`, and
+    /// encodes it for the client.
     async fn complete(
         &self,
         provider: &Provider,
+        candidate: &Candidate,
         resp: reqwest::Response,
-    ) -> Result<Response, (UpstreamError, bool)> {
-        let body = upstream::read_body(resp, provider.config.timeout)
+        sent: Instant,
+    ) -> Result<Response, UpstreamError> {
+        let left = provider
+            .config
+            .timeouts
+            .total
+            .saturating_sub(sent.elapsed());
+        let body = upstream::read_body(resp, left)
             .await
-            .map_err(|e| (transport_error(&e), matches!(e, SendError::Timeout)))?;
+            .map_err(|e| transport_error(&e))?;
         let answer = provider
             .adapter
             .chat_response(&body)
-            .map_err(|e| (UpstreamError::retryable(e), false))?;
+            .map_err(UpstreamError::unreadable)?;
+        provider
+            .health
+            .record_success(&candidate.stats, Some(sent.elapsed()), None);
         log_done(self.ex, &provider.config.name, &answer.usage, "complete");
         let bytes = self
             .ex
@@ -237,7 +350,7 @@ impl Attempts<'_> {
 
 /// Logs the end of an exchange, with its token counts.
 fn log_done(ex: &Exchange, provider: &str, usage: &Usage, outcome: &str) {
-    tracing::info!(
+    tracing::debug!(
         request_id = %ex.request_id,
         provider,
         input_tokens = usage.input,

@@ -5,7 +5,7 @@ use super::failures::Failures;
 use super::Exchange;
 use crate::error::{ErrorReply, GatewayError};
 use crate::runtime::Runtime;
-use crate::upstream::{self, transport_error, SendError};
+use crate::upstream::{self, transport_error};
 use axum::response::{IntoResponse, Response};
 use lmrelay_ir::{ChatRequest, EmbedRequest, EmbedResponse};
 use lmrelay_providers::UpstreamError;
@@ -40,28 +40,28 @@ pub async fn embed(
                 continue;
             }
         };
-        let timeout = provider.config.timeout;
-        let result = match upstream::send(&rt.client, http_req, timeout).await {
+        let timeout = provider.config.timeouts.total;
+        let result = match upstream::send(&provider.client, http_req, timeout).await {
             Ok(resp) if resp.status().is_success() => {
                 match upstream::read_body(resp, timeout).await {
                     Ok(body) => provider
                         .adapter
                         .embed_response(&body)
-                        .map_err(|e| (UpstreamError::retryable(e), false)),
-                    Err(e) => Err((transport_error(&e), matches!(e, SendError::Timeout))),
+                        .map_err(UpstreamError::unreadable),
+                    Err(e) => Err(transport_error(&e)),
                 }
             }
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
-                Err((provider.adapter.error(status, &headers, &body), false))
+                Err(provider.adapter.error(status, &headers, &body))
             }
-            Err(e) => Err((transport_error(&e), matches!(e, SendError::Timeout))),
+            Err(e) => Err(transport_error(&e)),
         };
         match result {
             Ok(answer) => return Ok((answer, provider.config.name.clone())),
-            Err((err, timed_out)) => failures.record(provider, err, timed_out),
+            Err(err) => failures.record(provider, err),
         }
     }
     Err(failures.into_response(ex.protocol))
@@ -90,9 +90,10 @@ pub async fn count_tokens(
         &ex.headers,
     );
     if let Some(Ok(http_req)) = provider.adapter.count_tokens_request(req, &target) {
-        if let Ok(resp) = upstream::send(&rt.client, http_req, provider.config.timeout).await {
+        let timeout = provider.config.timeouts.total;
+        if let Ok(resp) = upstream::send(&provider.client, http_req, timeout).await {
             if resp.status().is_success() {
-                if let Ok(body) = upstream::read_body(resp, provider.config.timeout).await {
+                if let Ok(body) = upstream::read_body(resp, timeout).await {
                     if let Ok(n) = provider.adapter.count_tokens_response(&body) {
                         return Ok((n, Some(provider.config.name.clone())));
                     }

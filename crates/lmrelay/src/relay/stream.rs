@@ -3,6 +3,9 @@
 //! client reads (backpressure) and dropping the upstream request when the client leaves.
 
 use super::Exchange;
+use crate::config::HealthConfig;
+use crate::health::{ProviderHealth, TargetStats};
+use crate::routing::Candidate;
 use crate::runtime::Provider;
 use crate::upstream::{self, transport_error, SendError};
 use axum::body::Body;
@@ -12,7 +15,9 @@ use futures_util::stream::{BoxStream, StreamExt};
 use http::HeaderValue;
 use lmrelay_ir::{StreamEvent, Usage};
 use lmrelay_protocol::{ResponseMeta, StreamDecoder, StreamEncoder};
+use lmrelay_providers::FailureKind;
 use lmrelay_providers::UpstreamError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Reads the upstream stream until its first event with content, then commits the response
@@ -21,13 +26,16 @@ use std::time::{Duration, Instant};
 pub(super) async fn start(
     ex: &Exchange,
     provider: &Provider,
+    candidate: &Candidate,
     resp: reqwest::Response,
     meta: ResponseMeta,
-) -> Result<Response, (UpstreamError, bool)> {
-    let idle = provider.config.timeout;
-    // Pings alone do not hold a client for ever: the first content is due within the
-    // provider's timeout, as a whole.
-    let deadline = tokio::time::Instant::now() + idle;
+    sent: Instant,
+    health: &HealthConfig,
+) -> Result<Response, UpstreamError> {
+    let limits = &provider.config.timeouts;
+    // Pings alone do not hold a client for ever: the first content is due within
+    // `first_token_timeout` of sending the request, as a whole.
+    let deadline = tokio::time::Instant::from_std(sent + limits.first_token);
     let mut upstream = resp.bytes_stream().boxed();
     let mut decoder = provider.adapter.stream_decoder();
     let mut events = Vec::new();
@@ -37,11 +45,11 @@ pub(super) async fn start(
     // nothing, so an overload reported right after them still fails over.
     while !ended && !events.iter().any(visible) {
         match tokio::time::timeout_at(deadline, upstream.next()).await {
-            Err(_) => return Err((transport_error(&SendError::Timeout), true)),
+            Err(_) => return Err(transport_error(&SendError::Timeout)),
             Ok(Some(Ok(chunk))) => decoder.feed(&chunk, &mut events),
             Ok(Some(Err(e))) => {
                 let msg = upstream::transport_message(&e);
-                return Err((transport_error(&SendError::Connect(msg)), false));
+                return Err(transport_error(&SendError::Connect(msg)));
             }
             Ok(None) => {
                 decoder.finish(&mut events);
@@ -57,12 +65,28 @@ pub(super) async fn start(
             _ => None,
         });
     if let Some(e) = early_error {
-        let status = e.status;
-        return Err((
-            lmrelay_providers::classify(status, &http::HeaderMap::new(), e.clone()),
-            false,
+        // An in-band error before the first content: classified by what it says (a
+        // rate limit stays a rate limit), and otherwise a stream error.
+        let mut err = lmrelay_providers::classify(200, &http::HeaderMap::new(), e.clone());
+        if err.kind == FailureKind::ServerError {
+            err.kind = FailureKind::StreamError;
+        }
+        return Err(err);
+    }
+    if !events.iter().any(visible) {
+        // The stream ended with no content and no error: nothing the client can use.
+        return Err(UpstreamError::new(
+            FailureKind::StreamError,
+            lmrelay_ir::ApiError::new(
+                lmrelay_ir::ErrorKind::BadGateway,
+                "The upstream stream ended before any content.",
+            )
+            .with_status(502),
         ));
     }
+    provider
+        .health
+        .record_success(&candidate.stats, None, Some(sent.elapsed()));
     let encoder = ex.protocol.stream_encoder(meta);
     let content_type = encoder.content_type();
     let relay = StreamRelay {
@@ -71,13 +95,17 @@ pub(super) async fn start(
         encoder,
         events,
         out: BytesMut::with_capacity(4096),
-        idle,
+        idle: limits.idle,
         ended,
         done: false,
         usage: Usage::default(),
         request_id: ex.request_id.clone(),
         provider: provider.config.name.clone(),
         started: ex.started,
+        health: provider.health.clone(),
+        stats: candidate.stats.clone(),
+        health_config: *health,
+        failed: false,
     };
     let body = Body::from_stream(futures_util::stream::unfold(relay, StreamRelay::next_frame));
     let mut response = Response::new(body);
@@ -120,6 +148,11 @@ struct StreamRelay {
     request_id: String,
     provider: String,
     started: Instant,
+    /// Where a failure after the stream was committed is recorded.
+    health: Arc<ProviderHealth>,
+    stats: Arc<TargetStats>,
+    health_config: HealthConfig,
+    failed: bool,
 }
 
 // === impl StreamRelay ===
@@ -132,11 +165,17 @@ impl StreamRelay {
             if self.done {
                 return None;
             }
+            let mut errored = false;
             for e in self.events.drain(..) {
-                if let StreamEvent::Usage(u) = &e {
-                    self.usage = *u;
+                match &e {
+                    StreamEvent::Usage(u) => self.usage = *u,
+                    StreamEvent::Error(_) => errored = true,
+                    _ => {}
                 }
                 self.encoder.push(&e, &mut self.out);
+            }
+            if errored {
+                self.fail(FailureKind::StreamError);
             }
             if self.ended && !self.encoder.is_closed() {
                 self.encoder.finish(crate::now_ms(), &mut self.out);
@@ -153,17 +192,33 @@ impl StreamRelay {
             }
             match tokio::time::timeout(self.idle, self.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => self.decoder.feed(&chunk, &mut self.events),
-                Ok(Some(Err(_))) | Ok(None) => {
+                Ok(Some(Err(_))) => {
+                    self.fail(FailureKind::Connection);
+                    self.decoder.finish(&mut self.events);
+                    self.ended = true;
+                }
+                Ok(None) => {
                     self.decoder.finish(&mut self.events);
                     self.ended = true;
                 }
                 Err(_) => {
+                    self.fail(FailureKind::Timeout);
                     self.events.push(StreamEvent::Error(
                         transport_error(&SendError::Timeout).error,
                     ));
                     self.ended = true;
                 }
             }
+        }
+    }
+}
+
+impl StreamRelay {
+    /// Records a failure of a committed stream against the provider's health, once.
+    fn fail(&mut self, kind: FailureKind) {
+        if !std::mem::replace(&mut self.failed, true) {
+            self.health
+                .record_failure(&self.health_config, &self.stats, kind, crate::now_ms());
         }
     }
 }
@@ -175,7 +230,7 @@ impl Drop for StreamRelay {
         } else {
             "client disconnected"
         };
-        tracing::info!(
+        tracing::debug!(
             request_id = %self.request_id,
             provider = %self.provider,
             input_tokens = self.usage.input,

@@ -1,88 +1,137 @@
-//! Model resolution: from the name a client asks for to an ordered list of candidates
-//! (provider + the provider's model name). Routes come first, then providers whose model
-//! lists match. The list is the seam the attempt loop fails over along.
+//! Routing: from the name a client asks for to the ordered list of candidates the attempt
+//! loop fails over along.
+//!
+//! [`resolve`] finds the configured candidates (routes first, then providers whose model
+//! lists match); [`plan`] applies policy rules, data residency, the route's strategy
+//! ([`strategy`]), the routing script ([`script`]) and health, in that order.
 
-use crate::config::Config;
+pub mod plan;
+pub mod script;
+pub mod strategy;
+
+pub use plan::{plan, Plan, RequestFacts};
+
+use crate::config::{Config, RouteConfig};
 use crate::glob;
+use crate::health::TargetStats;
+use crate::runtime::Runtime;
 use lmrelay_ir::ModelInfo;
+use std::sync::Arc;
 
 /// One place a request may be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Candidate {
-    /// Index into `Config::providers`.
+    /// Index into `Runtime::providers`.
     pub provider: usize,
     /// The provider's name for the model.
     pub model: String,
+    /// The weight for `weighted` routing: the target's, else the provider's.
+    pub weight: u32,
+    /// The target's live stats.
+    pub stats: Arc<TargetStats>,
 }
 
-/// The candidates for `model`, best first. Empty when nothing serves it.
+/// The configured candidates for a model, and the route they came from.
+pub struct Resolved {
+    /// Index into `Config::routes`.
+    pub route: Option<usize>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// A configured place: provider index, model name, target weight.
+pub type Place = (usize, String, Option<u32>);
+
+/// The candidates for `model`, in configured order. Empty when nothing serves it.
+pub fn resolve(rt: &Runtime, model: &str) -> Resolved {
+    let (route, places) = resolve_places(&rt.config, model);
+    Resolved {
+        route,
+        candidates: places.into_iter().map(|p| candidate(rt, p)).collect(),
+    }
+}
+
+/// A place with its weight and live stats.
+pub fn candidate(rt: &Runtime, (provider, model, weight): Place) -> Candidate {
+    let p = &rt.providers[provider];
+    Candidate {
+        provider,
+        weight: weight.unwrap_or(p.config.weight),
+        stats: p.model_stats(&model),
+        model,
+    }
+}
+
+/// The places for `model`.
 ///
 /// Order of lookup: a route named exactly `model`, then a route whose glob matches, then
 /// `provider/model` addressing one provider directly, then every provider whose `models`
 /// match, in config order. An Ollama client's `name:latest` means `name` wherever nothing
 /// answers to `name:latest` itself.
-pub fn resolve(config: &Config, model: &str) -> Vec<Candidate> {
+pub fn resolve_places(config: &Config, model: &str) -> (Option<usize>, Vec<Place>) {
     let base = model.strip_suffix(":latest").filter(|b| !b.is_empty());
     if let Some(r) = find_route(config, model) {
-        return route_candidates(config, r, model);
+        return (Some(r), route_places(config, &config.routes[r], model));
     }
     if let Some(b) = base {
         if let Some(r) = find_route(config, b) {
-            return route_candidates(config, r, b);
+            return (Some(r), route_places(config, &config.routes[r], b));
         }
     }
     if let Some((p, m)) = model.split_once('/') {
         if let Some(provider) = config.providers.iter().position(|c| c.name == p) {
-            return vec![Candidate {
-                provider,
-                model: m.to_owned(),
-            }];
+            return (None, vec![(provider, m.to_owned(), None)]);
         }
     }
     let found = from_providers(config, model, false);
     if !found.is_empty() {
-        return found;
+        return (None, found);
     }
     match base {
-        Some(b) => from_providers(config, b, true),
-        None => found,
+        Some(b) => (None, from_providers(config, b, true)),
+        None => (None, found),
     }
 }
 
-fn find_route<'a>(config: &'a Config, model: &str) -> Option<&'a crate::config::RouteConfig> {
-    config.routes.iter().find(|r| r.model == model).or_else(|| {
-        config
-            .routes
-            .iter()
-            .find(|r| glob::matches(&r.model, model))
-    })
+fn find_route(config: &Config, model: &str) -> Option<usize> {
+    config
+        .routes
+        .iter()
+        .position(|r| r.model == model)
+        .or_else(|| {
+            config
+                .routes
+                .iter()
+                .position(|r| glob::matches(&r.model, model))
+        })
 }
 
-fn route_candidates(
+fn route_places(config: &Config, route: &RouteConfig, model: &str) -> Vec<Place> {
+    targets_places(config, &route.targets, model)
+}
+
+/// Places of a target list (a route's or a rule's); `*` takes the name asked for.
+pub fn targets_places(
     config: &Config,
-    route: &crate::config::RouteConfig,
+    targets: &[crate::config::RouteTarget],
     model: &str,
-) -> Vec<Candidate> {
-    route
-        .targets
+) -> Vec<Place> {
+    targets
         .iter()
         .filter_map(|t| {
             let provider = config.providers.iter().position(|p| p.name == t.provider)?;
-            Some(Candidate {
-                provider,
-                model: if t.model == "*" {
-                    model.to_owned()
-                } else {
-                    t.model.clone()
-                },
-            })
+            let name = if t.model == "*" {
+                model.to_owned()
+            } else {
+                t.model.clone()
+            };
+            Some((provider, name, t.weight))
         })
         .collect()
 }
 
 /// Providers whose model list matches `model`; with `explicit_only`, `*` does not count
 /// (so `x:latest` falls back to `x` only where `x` is named).
-fn from_providers(config: &Config, model: &str, explicit_only: bool) -> Vec<Candidate> {
+fn from_providers(config: &Config, model: &str, explicit_only: bool) -> Vec<Place> {
     config
         .providers
         .iter()
@@ -92,10 +141,7 @@ fn from_providers(config: &Config, model: &str, explicit_only: bool) -> Vec<Cand
                 .iter()
                 .any(|pat| !(explicit_only && pat == "*") && glob::matches(pat, model))
         })
-        .map(|(provider, _)| Candidate {
-            provider,
-            model: model.to_owned(),
-        })
+        .map(|(provider, _)| (provider, model.to_owned(), None))
         .collect()
 }
 
@@ -156,8 +202,12 @@ targets = ["local/*"]
         .expect("valid")
     }
 
-    fn names(c: &[Candidate]) -> Vec<(usize, &str)> {
-        c.iter().map(|c| (c.provider, c.model.as_str())).collect()
+    fn names(c: &(Option<usize>, Vec<Place>)) -> Vec<(usize, &str)> {
+        c.1.iter().map(|c| (c.0, c.1.as_str())).collect()
+    }
+
+    fn resolve(c: &Config, model: &str) -> (Option<usize>, Vec<Place>) {
+        resolve_places(c, model)
     }
 
     #[test]
