@@ -73,6 +73,11 @@ impl Gateway {
         })
     }
 
+    /// The live health this gateway records (for tests and embedding programs).
+    pub fn health(&self) -> Arc<dyn HealthStore> {
+        self.state.health.clone()
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -35,6 +35,8 @@ pub struct Breaker {
     /// Trips since the breaker was last closed.
     trips: AtomicU32,
     probing: AtomicBool,
+    /// Every trip since the process started (closed → open and half-open → open).
+    trips_total: AtomicU64,
 }
 
 // === impl BreakerState ===
@@ -181,8 +183,14 @@ impl Breaker {
         }
     }
 
+    /// Every trip since the process started.
+    pub fn trips_total(&self) -> u64 {
+        self.trips_total.load(Ordering::Relaxed)
+    }
+
     /// Sets the cooldown for the `trips`-th trip in a row and frees the probe slot.
     fn reopen(&self, cfg: &HealthConfig, trips: u32, now_ms: u64) -> Duration {
+        self.trips_total.fetch_add(1, Ordering::Relaxed);
         let cooldown = cooldown(cfg, trips, fastrand::f64());
         self.open_until_ms
             .store(now_ms + cooldown.as_millis() as u64, Ordering::Release);

@@ -20,6 +20,7 @@ pub struct Env {
     pub ollama: MockServer,
     pub url: String,
     pub http: reqwest::Client,
+    pub health: std::sync::Arc<dyn lmrelay::health::HealthStore>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -79,7 +80,10 @@ impl Env {
             .await
             .expect("anthropic mock");
         let ollama = spawn(Flavor::Ollama, cfg).await.expect("ollama mock");
-        let extra = extra.replace("OPENAI_URL", &openai.base_url());
+        let extra = extra
+            .replace("OPENAI_URL", &openai.base_url())
+            .replace("ANTHROPIC_URL", &anthropic.base_url())
+            .replace("OLLAMA_URL", &ollama.base_url());
         // Providers and routes are shared with the SDK suite (e2e/conftest.py).
         let shared = include_str!("../../../../testdata/mock-routes.toml")
             .replace("OPENAI_URL", &openai.base_url())
@@ -99,6 +103,7 @@ impl Env {
         let config = parse_str(&text, Format::Toml, "test.toml", &|_| None).expect("valid config");
         let gateway = Gateway::bind(config).await.expect("bind");
         let addr = gateway.local_addr().expect("addr");
+        let health = gateway.health();
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = gateway
@@ -112,6 +117,7 @@ impl Env {
             anthropic,
             ollama,
             url: format!("http://{addr}"),
+            health,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()
