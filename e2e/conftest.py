@@ -108,7 +108,10 @@ def config_text(port: int, urls: dict[str, str]) -> str:
     for key, value in (("OPENAI_URL", urls["openai"]), ("ANTHROPIC_URL", urls["anthropic"]),
                        ("OLLAMA_URL", urls["ollama"]), ("UPSTREAM_KEY", UPSTREAM_KEY)):
         shared = shared.replace(key, value)
-    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{shared}'
+    # No active checks and no breaker trips: tests that fail upstreams on purpose
+    # (test_failover, test_cross_protocol) must not reorder the candidates of later tests.
+    health = '[health]\ninterval = "0s"\nfailure_threshold = 1000\n'
+    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{shared}'
 
 
 @pytest.fixture(scope="session")
