@@ -43,6 +43,10 @@ targets = ["us-an/claude-3-5-haiku-latest", "eu-oa/gpt-4o-mini"]
 strategy = "cheapest"
 
 [[routes]]
+model = "embed-anywhere"
+targets = ["oa/text-embedding-3-small"]
+
+[[routes]]
 model = "anywhere"
 targets = ["us-an/claude-3-5-haiku-latest", "eu-oa/gpt-4o-mini"]
 
@@ -335,4 +339,24 @@ async fn a_script_reroutes_and_a_failing_script_falls_back() {
     }
     env.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_keep_to_the_allowed_regions_too() {
+    let env = Env::start_with_top(TOP, EXTRA).await;
+    let embed = |key: &'static str| {
+        env.http
+            .post(format!("{}/v1/embeddings", env.url))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(r#"{"model": "embed-anywhere", "input": "alpha"}"#)
+            .send()
+    };
+    let open = embed("open-key").await.expect("answer");
+    assert_eq!(open.status(), 200);
+    // `oa` has no region: an EU-only key may not send text there.
+    let eu = embed("eu-key").await.expect("answer");
+    assert_eq!(eu.status(), 403);
+    assert!(eu.text().await.expect("body").contains("eu"));
+    env.stop().await;
 }

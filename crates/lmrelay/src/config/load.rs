@@ -671,6 +671,9 @@ fn validate_health(raw: Option<&RawHealth>, ctx: &mut Ctx) -> HealthConfig {
     if health.timeout.is_zero() {
         ctx.error("health.timeout", "a time limit must be longer than zero");
     }
+    if health.cooldown.is_zero() {
+        ctx.error("health.cooldown", "must be longer than zero");
+    }
     if health.max_cooldown < health.cooldown {
         ctx.error(
             "health.max_cooldown",
@@ -749,6 +752,9 @@ fn validate_script(raw: RawRouting, ctx: &mut Ctx) -> Option<ScriptConfig> {
             defaults.time_limit,
         ),
     };
+    if limits.time_limit.is_zero() {
+        ctx.error("routing.script_timeout", "must be longer than zero");
+    }
     let path = raw.script?;
     let resolved = match Path::new(ctx.file).parent() {
         Some(dir) if Path::new(&path).is_relative() => dir.join(&path),

@@ -199,13 +199,13 @@ impl Breaker {
     }
 }
 
-/// The cooldown of the `trips`-th trip in a row: `cooldown × 2^(trips-1)`, capped at
-/// `max_cooldown`, times a jitter factor in [0.8, 1.2) from `unit` in [0, 1).
+/// The cooldown of the `trips`-th trip in a row: `cooldown × 2^(trips-1)` times a jitter
+/// factor in [0.8, 1.2) from `unit` in [0, 1), never more than `max_cooldown`.
 pub fn cooldown(cfg: &HealthConfig, trips: u32, unit: f64) -> Duration {
     let doubled = cfg
         .cooldown
         .saturating_mul(1u32 << trips.saturating_sub(1).min(20));
-    doubled.min(cfg.max_cooldown).mul_f64(0.8 + 0.4 * unit)
+    doubled.mul_f64(0.8 + 0.4 * unit).min(cfg.max_cooldown)
 }
 
 #[cfg(test)]
@@ -266,6 +266,11 @@ mod tests {
         assert_eq!(cooldown(&c, 2, 0.5), Duration::from_secs(2));
         assert_eq!(cooldown(&c, 3, 0.5), Duration::from_secs(4));
         assert_eq!(cooldown(&c, 30, 0.5), Duration::from_secs(4));
+        assert_eq!(
+            cooldown(&c, 3, 0.99),
+            Duration::from_secs(4),
+            "capped after jitter"
+        );
         assert_eq!(cooldown(&c, 1, 0.0), Duration::from_millis(800));
     }
 }

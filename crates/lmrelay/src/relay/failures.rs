@@ -17,6 +17,9 @@ use std::time::Duration;
 pub(super) struct Failures {
     /// The last upstream failure and its provider.
     last: Option<(String, UpstreamError)>,
+    /// The last failure that was not retryable: what the client hears when the failures
+    /// were mixed (product.md: "the last non-retryable upstream error").
+    last_fatal: Option<(String, UpstreamError)>,
     /// The first local refusal and its provider.
     local: Option<(String, ApiError)>,
     /// The last "no such model" (404): like a local refusal, it says nothing about whether
@@ -52,6 +55,9 @@ impl Failures {
             self.earliest_retry = Some(self.earliest_retry.map_or(d, |e| e.min(d)));
         }
         self.any_overloaded |= err.error.kind == ErrorKind::Overloaded;
+        if !err.retryable() {
+            self.last_fatal = Some((provider.config.name.clone(), err.clone()));
+        }
         self.last = Some((provider.config.name.clone(), err));
     }
 
@@ -91,7 +97,8 @@ impl Failures {
                 };
                 (provider, e)
             }
-            (Some((provider, err)), _) => {
+            (Some(last), _) => {
+                let (provider, err) = self.last_fatal.unwrap_or(last);
                 let e = GatewayError::Upstream {
                     provider: provider.clone(),
                     error: err.error,

@@ -64,8 +64,9 @@ struct Attempts<'a> {
     ex: &'a Exchange,
     extra: Extra,
     meta: ResponseMeta,
-    /// Upstream requests sent so far.
+    /// Upstream requests sent so far, and the most that may be sent.
     made: AtomicU32,
+    limit: u32,
 }
 
 /// A candidate in the attempt queue; `deferred` once it was put back because another
@@ -112,8 +113,8 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             include_reasoning: req.wants_reasoning(),
         },
         made: AtomicU32::new(0),
+        limit: plan.max_attempts.unwrap_or(u32::MAX),
     };
-    let limit = plan.max_attempts.unwrap_or(u32::MAX);
     let mut queue: VecDeque<Queued> = plan
         .candidates
         .into_iter()
@@ -148,7 +149,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         // A key's failure (401, 403, 429) is retried on the provider's next key: each key of
         // the provider at most once, starting where the rotation stands.
         for key in provider.keys_from_rotation() {
-            if attempts.made.load(Ordering::Relaxed) >= limit {
+            if attempts.made.load(Ordering::Relaxed) >= attempts.limit {
                 break 'candidates;
             }
             let outcome = attempts
@@ -231,6 +232,9 @@ impl Attempts<'_> {
             return Err(failure);
         };
         if err.retryable() || provider.adapter.dialect() == self.ex.protocol.dialect() {
+            return Err(failure);
+        }
+        if self.made.load(Ordering::Relaxed) >= self.limit {
             return Err(failure);
         }
         let mut copy = req.clone();

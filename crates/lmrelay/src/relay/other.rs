@@ -17,15 +17,9 @@ pub async fn embed(
     ex: &Exchange,
     req: &EmbedRequest,
 ) -> Result<(EmbedResponse, String), Response> {
-    let candidates = rt.resolve(&req.model);
-    if candidates.is_empty() {
-        return Err(
-            ErrorReply::new(ex.protocol, GatewayError::UnknownModel(req.model.clone()))
-                .into_response(),
-        );
-    }
+    let plan = plan_for(&rt, ex, &req.model, 0)?;
     let mut failures = Failures::default();
-    for c in &candidates {
+    for (c, _) in &plan.candidates {
         let provider = &rt.providers[c.provider];
         let target = provider.target(
             &c.model,
@@ -60,8 +54,19 @@ pub async fn embed(
             Err(e) => Err(transport_error(&e)),
         };
         match result {
-            Ok(answer) => return Ok((answer, provider.config.name.clone())),
-            Err(err) => failures.record(provider, err),
+            Ok(answer) => {
+                provider.health.record_success(&c.stats, None, None);
+                return Ok((answer, provider.config.name.clone()));
+            }
+            Err(err) => {
+                provider.health.record_failure(
+                    &rt.config.health,
+                    &c.stats,
+                    err.kind,
+                    crate::now_ms(),
+                );
+                failures.record(provider, err);
+            }
         }
     }
     Err(failures.into_response(ex.protocol))
@@ -75,8 +80,8 @@ pub async fn count_tokens(
     ex: &Exchange,
     req: &ChatRequest,
 ) -> Result<(u64, Option<String>), Response> {
-    let candidates = rt.resolve(&req.model);
-    let Some(c) = candidates.first() else {
+    let plan = plan_for(&rt, ex, &req.model, estimate_tokens(req))?;
+    let Some((c, _)) = plan.candidates.first() else {
         return Err(
             ErrorReply::new(ex.protocol, GatewayError::UnknownModel(req.model.clone()))
                 .into_response(),
@@ -102,6 +107,26 @@ pub async fn count_tokens(
         }
     }
     Ok((estimate_tokens(req), None))
+}
+
+/// The routing plan for a request that is not a chat (rules, residency and health apply
+/// as they do to chats: an EU-only key's embeddings stay in the EU too).
+fn plan_for(
+    rt: &Runtime,
+    ex: &Exchange,
+    model: &str,
+    estimated_tokens: u64,
+) -> Result<crate::routing::Plan, Response> {
+    let facts = crate::routing::RequestFacts {
+        model,
+        key: ex.key.as_ref(),
+        protocol: ex.protocol.family(),
+        headers: &ex.headers,
+        estimated_tokens,
+        max_output_tokens: None,
+        stream: false,
+    };
+    crate::routing::plan(rt, &facts).map_err(|e| ErrorReply::new(ex.protocol, e).into_response())
 }
 
 /// A rough token estimate: characters of text, tool calls and tool schemas, over four.
