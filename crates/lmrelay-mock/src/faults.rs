@@ -45,12 +45,27 @@ pub struct FaultSettings {
     pub drop_after_events: Option<usize>,
     /// Send the provider's in-stream error after this many streamed events, then end.
     pub stream_error_after: Option<usize>,
+    /// Requests each API key may make (OpenAI flavour) before it is rate limited: the
+    /// `x-ratelimit-remaining-requests` header counts down, then 429s follow, as a real
+    /// per-key request limit does. Counting starts when a key's limit is set.
+    pub key_request_limits: std::collections::BTreeMap<String, u64>,
+}
+
+/// A key's place against its request limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyAllowance {
+    pub limit: u64,
+    /// Requests left after this one (0 when this one was refused).
+    pub remaining: u64,
+    pub allowed: bool,
 }
 
 /// Handle on a server's fault knobs; clones share state.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     inner: Arc<Mutex<FaultSettings>>,
+    /// Requests counted per key against `key_request_limits`.
+    used: Arc<Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl Faults {
@@ -76,6 +91,38 @@ impl Faults {
     /// Back to normal behaviour.
     pub fn reset(&self) {
         self.set(FaultSettings::default());
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Sets how many requests `key` may make from now on.
+    pub fn set_key_request_limit(&self, key: &str, limit: u64) {
+        self.update(|s| {
+            s.key_request_limits.insert(key.to_owned(), limit);
+        });
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Counts one request of `key` against its limit, if it has one.
+    pub(crate) fn count_key_request(&self, key: &str) -> Option<KeyAllowance> {
+        let limit = *self.lock().key_request_limits.get(key)?;
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let n = used.entry(key.to_owned()).or_insert(0);
+        if *n >= limit {
+            return Some(KeyAllowance {
+                limit,
+                remaining: 0,
+                allowed: false,
+            });
+        }
+        *n += 1;
+        Some(KeyAllowance {
+            limit,
+            remaining: limit - *n,
+            allowed: true,
+        })
     }
 
     /// Fails the next `count` model requests with `status`.

@@ -76,6 +76,7 @@ impl Cli {
             event_delay_ms: self.event_delay_ms,
             drop_after_events: self.drop_after_events,
             stream_error_after: self.stream_error_after,
+            ..FaultSettings::default()
         }
     }
 

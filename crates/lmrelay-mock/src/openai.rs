@@ -175,7 +175,24 @@ async fn edge(State(s): S, req: Request, next: Next) -> Response {
                 .map(|_| &v[7..])
         })
         .map(str::to_string);
+    // A per-key request limit counts model requests (POSTs), as real limits do.
+    let allowance = bearer
+        .as_deref()
+        .filter(|_| req.method() == axum::http::Method::POST)
+        .and_then(|k| s.faults.count_key_request(k));
     let mut resp = match s.check_key(bearer.as_deref()) {
+        KeyCheck::Ok if allowance.is_some_and(|a| !a.allowed) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached for requests on this key. Please try again in 1s.",
+                "requests",
+                None,
+                Some("rate_limit_exceeded"),
+            );
+            set_header(&mut r, "retry-after", "1");
+            set_header(&mut r, "x-ratelimit-reset-requests", "1s");
+            r
+        }
         KeyCheck::Ok => next.run(req).await,
         KeyCheck::Missing => error(
             StatusCode::UNAUTHORIZED,
@@ -195,6 +212,18 @@ async fn edge(State(s): S, req: Request, next: Next) -> Response {
             Some("invalid_api_key"),
         ),
     };
+    if let Some(a) = allowance {
+        set_header(
+            &mut resp,
+            "x-ratelimit-limit-requests",
+            &a.limit.to_string(),
+        );
+        set_header(
+            &mut resp,
+            "x-ratelimit-remaining-requests",
+            &a.remaining.to_string(),
+        );
+    }
     set_default_header(&mut resp, "x-request-id", &new_hex_id("req_", 32));
     set_default_header(
         &mut resp,

@@ -368,3 +368,29 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn a_key_request_limit_counts_down_then_rate_limits_that_key_only() {
+    let s = openai().await;
+    let url = format!("{}/chat/completions", s.base_url());
+    s.faults().set_key_request_limit("sk-test", 2);
+    for remaining in ["1", "0"] {
+        let (st, h, _) = post(&url, &[AUTH], &chat(false)).await;
+        assert_eq!(st, 200);
+        assert_eq!(h["x-ratelimit-limit-requests"], "2");
+        assert_eq!(h["x-ratelimit-remaining-requests"], remaining);
+    }
+    let (st, h, t) = post(&url, &[AUTH], &chat(false)).await;
+    assert_eq!(st, 429);
+    assert_eq!(h["retry-after"], "1");
+    assert_eq!(json(&t)["error"]["code"], "rate_limit_exceeded");
+    // Another key is not limited; listing models is not a counted request.
+    let other = ("authorization", "Bearer sk-other");
+    assert_eq!(post(&url, &[other], &chat(false)).await.0, 200);
+    assert_eq!(
+        get(&format!("{}/models", s.base_url()), &[AUTH]).await.0,
+        200
+    );
+    s.faults().reset();
+    assert_eq!(post(&url, &[AUTH], &chat(false)).await.0, 200);
+}
