@@ -80,10 +80,14 @@ impl ClientProtocol {
 
     /// Renders an error body and picks the status.
     pub fn render_error(self, err: &ApiError) -> (u16, Vec<u8>) {
-        match self.dialect() {
-            Dialect::OpenAi => openai::render_error(err),
-            Dialect::Anthropic => anthropic::render_error(err),
-            Dialect::Ollama => ollama::render_error(err),
+        match self {
+            ClientProtocol::OpenAiChat
+            | ClientProtocol::OpenAiCompletion
+            | ClientProtocol::OpenAi => openai::render_error(err),
+            ClientProtocol::Anthropic => anthropic::render_error(err),
+            ClientProtocol::OllamaChat
+            | ClientProtocol::OllamaGenerate
+            | ClientProtocol::Ollama => ollama::render_error(err),
         }
     }
 }
