@@ -89,6 +89,17 @@ async fn text_answers_from_every_client() {
             let a = read(client, stream, &bytes);
             assert_eq!(a.text, "echo: hello there", "{ctx}");
             assert!(a.tool_calls.is_empty(), "{ctx}");
+            if client == Client::Anthropic && stream {
+                // The opening frame already carries Gemini's prompt count.
+                let events = common::sse_events(&text(&bytes));
+                let start: Value = serde_json::from_str(&events[0].1).expect("JSON");
+                let usage = &start["message"]["usage"];
+                assert_eq!(usage["cache_read_input_tokens"], CACHE_READ, "{ctx}");
+                assert!(
+                    usage["input_tokens"].as_u64().is_some_and(|n| n > 0),
+                    "{ctx}"
+                );
+            }
             let natural = match client {
                 Client::OpenAi | Client::Ollama => "stop",
                 Client::Anthropic => "end_turn",

@@ -7,8 +7,8 @@
 //!   arguments. A `thoughtSignature` becomes a `ReasoningSignature` with the Gemini tag of
 //!   `crate::signature`: after the thought text it signs, or right before the call or text it
 //!   belongs to.
-//! - `usageMetadata` may come on many chunks; each is a snapshot, reported as it comes (later
-//!   ones supersede earlier ones, never added up).
+//! - `usageMetadata` may come on many chunks; each is a snapshot, reported before the chunk's
+//!   parts (later ones supersede earlier ones, never added up).
 //! - There is no terminator: the stream is complete once a `finishReason` (or a blocked
 //!   prompt) has been seen and the body ends. An `{"error": …}` chunk ends it with an error.
 
@@ -92,15 +92,17 @@ impl StreamReader {
             .as_ref()
             .and_then(|f| f.block_reason.as_deref())
             .is_some();
+        // Usage first: the first chunk's prompt count is then known before any content
+        // (clients such as Anthropic's report it in their opening frame).
+        if let Some(u) = chunk.usage_metadata {
+            out.push(StreamEvent::Usage(to_usage(u)));
+        }
         let mut reason = None;
         if let Some(candidate) = first_candidate(chunk.candidates) {
             for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
                 part_events(part, ids, &mut self.next_tool, out);
             }
             reason = candidate.finish_reason;
-        }
-        if let Some(u) = chunk.usage_metadata {
-            out.push(StreamEvent::Usage(to_usage(u)));
         }
         let finish = match reason.as_deref() {
             Some(r) => Some(finish_reason(r)),

@@ -31,7 +31,6 @@ fn expected(call_id: &str) -> Vec<StreamEvent> {
             id: "r-1".into(),
             model: "gemini-2.5-flash".into(),
         },
-        StreamEvent::ReasoningDelta("Thinking about ".into()),
         StreamEvent::Usage(Usage {
             input: 120,
             output: 0,
@@ -39,9 +38,17 @@ fn expected(call_id: &str) -> Vec<StreamEvent> {
             cache_write: 0,
             reasoning: None,
         }),
+        StreamEvent::ReasoningDelta("Thinking about ".into()),
         StreamEvent::ReasoningDelta("Paris.".into()),
         StreamEvent::ReasoningSignature(gemini_thought("dGg=")),
         StreamEvent::TextDelta("Checking ".into()),
+        StreamEvent::Usage(Usage {
+            input: 120,
+            output: 42,
+            cache_read: 100,
+            cache_write: 0,
+            reasoning: Some(30),
+        }),
         StreamEvent::TextDelta("é.".into()),
         StreamEvent::ReasoningSignature(gemini_part("Y2FsbA==")),
         StreamEvent::ToolCallStart {
@@ -53,13 +60,6 @@ fn expected(call_id: &str) -> Vec<StreamEvent> {
             index: 0,
             arguments: "{\"city\":\"Paris\"}".into(),
         },
-        StreamEvent::Usage(Usage {
-            input: 120,
-            output: 42,
-            cache_read: 100,
-            cache_write: 0,
-            reasoning: Some(30),
-        }),
         StreamEvent::Finish {
             reason: FinishReason::ToolCalls,
             stop_sequence: None,
