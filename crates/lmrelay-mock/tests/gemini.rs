@@ -355,6 +355,20 @@ async fn validation_is_strict() {
     assert_eq!(generate(&s, "gemini-2.0-flash", &think(1024)).await.0, 400);
     assert_eq!(generate(&s, "gemini-2.5-pro", &think(0)).await.0, 400);
     assert_eq!(generate(&s, "gemini-2.5-flash", &think(0)).await.0, 200);
+    // Gemini 2 takes JSON mode or function calling, not both.
+    let both = body(
+        json!({"tools": tools(), "generationConfig": {"responseMimeType": "application/json"}}),
+    );
+    let (st, v) = generate(&s, "gemini-2.5-flash", &both).await;
+    assert_eq!(st, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mime type"),
+        "{v}"
+    );
+    assert_eq!(generate(&s, "gemini-3-pro-preview", &both).await.0, 200);
 }
 
 #[tokio::test]

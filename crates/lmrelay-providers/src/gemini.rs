@@ -70,14 +70,19 @@ impl Adapter for GeminiAdapter {
     }
 
     /// Models that cannot think refuse a thinking budget, and thinking-only models refuse a
-    /// budget of 0; either way the request can go without a `thinkingConfig`.
+    /// budget of 0: the request can go without a `thinkingConfig`. Gemini 2 models refuse
+    /// JSON mode together with function calling: the tools matter more.
     fn relax(&self, req: &mut ChatRequest, error: &ApiError) -> bool {
-        let about_thinking = {
-            let m = error.message.to_ascii_lowercase();
-            m.contains("thinking") || m.contains("budget")
-        };
-        if error.status == 400 && about_thinking && req.reasoning.is_some() {
+        if error.status != 400 {
+            return false;
+        }
+        let m = error.message.to_ascii_lowercase();
+        if (m.contains("thinking") || m.contains("budget")) && req.reasoning.is_some() {
             req.reasoning = None;
+            return true;
+        }
+        if m.contains("mime type") && !req.tools.is_empty() && req.response_format.is_some() {
+            req.response_format = None;
             return true;
         }
         false
@@ -233,5 +238,20 @@ mod tests {
         assert!(GeminiAdapter.relax(&mut req, &refusal));
         assert!(req.reasoning.is_none());
         assert!(!GeminiAdapter.relax(&mut req, &refusal));
+
+        let json_and_tools = ApiError::invalid(
+            "Function calling with a response mime type: 'application/json' is unsupported",
+        );
+        assert!(!GeminiAdapter.relax(&mut req, &json_and_tools), "no tools");
+        req.tools.push(lmrelay_ir::Tool {
+            name: "f".into(),
+            description: None,
+            parameters: None,
+            strict: None,
+            cache_control: None,
+        });
+        req.response_format = Some(lmrelay_ir::ResponseFormat::JsonObject);
+        assert!(GeminiAdapter.relax(&mut req, &json_and_tools));
+        assert!(req.response_format.is_none());
     }
 }

@@ -445,10 +445,27 @@ async fn errors_failover_and_refused_thinking() {
     let (status, _, bytes) = env.post(Client::Anthropic, "/v1/messages", &claude).await;
     assert_eq!(status, 200, "{}", text(&bytes));
     assert_eq!(Client::Anthropic.answer(&bytes).text, "echo: ponder");
+    // JSON mode with tools, which Gemini 2 refuses, is retried without the JSON mode.
+    let mut both = Client::OpenAi.chat("to-gemini", "Paris", false, true);
+    both["response_format"] = json!({"type": "json_object"});
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &both)
+        .await;
+    assert_eq!(status, 200, "{}", text(&bytes));
+    assert_eq!(Client::OpenAi.answer(&bytes).tool_calls.len(), 1);
+    let last = gemini.last_request().expect("request");
+    assert!(
+        last.body["generationConfig"]
+            .get("responseMimeType")
+            .is_none(),
+        "{}",
+        last.body
+    );
     let configs: Vec<Value> = gemini
         .requests()
         .iter()
         .rev()
+        .skip(2)
         .take(2)
         .map(|r| r.body["generationConfig"]["thinkingConfig"].clone())
         .collect();

@@ -286,6 +286,15 @@ async fn generate(s: &Shared, model: &str, req: &Value, stream: Option<bool>) ->
     if always_thinks(model) && budget == Some(0) {
         return invalid("Budget 0 is invalid. This model only works in thinking mode.");
     }
+    let json_mode = req["generationConfig"]["responseMimeType"] == "application/json";
+    let functions = req["tools"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t.get("functionDeclarations").is_some()));
+    if model.starts_with("gemini-2") && json_mode && functions {
+        return invalid(
+            "Function calling with a response mime type: 'application/json' is unsupported",
+        );
+    }
     let input = plan_input(req);
     let plan = reply::plan(&input);
     let answer = Answer::new(s, model, &plan, &input);
