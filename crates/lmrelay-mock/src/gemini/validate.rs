@@ -223,70 +223,77 @@ fn part(p: &Value, path: &str) -> Result<(), Response> {
         }
     }
     if let Some(inline) = obj.get("inlineData") {
-        let at = format!("{path}.inline_data");
-        let o = object(inline, &at)?;
-        unknown(o, &["mimeType", "data"], &at)?;
-        if !o.get("mimeType").is_some_and(Value::is_string) {
-            return Err(invalid(&format!(
-                "* GenerateContentRequest.{at}.mime_type: mime_type is required\n"
-            )));
-        }
-        if !o.get("data").and_then(Value::as_str).is_some_and(is_base64) {
-            return Err(invalid(&format!(
-                "Invalid value at '{at}.data' (TYPE_BYTES), Base64 decoding failed"
-            )));
-        }
+        inline_data(inline, &format!("{path}.inline_data"))?;
     }
     if let Some(call) = obj.get("functionCall") {
-        let at = format!("{path}.function_call");
-        let o = object(call, &at)?;
-        unknown(o, &["id", "name", "args"], &at)?;
-        if !o.get("name").is_some_and(Value::is_string) {
-            return Err(invalid(&format!(
-                "* GenerateContentRequest.{at}.name: Name is not specified.\n"
-            )));
-        }
-        if o.get("args").is_some_and(|a| !a.is_object()) {
-            return Err(invalid(&format!(
-                "Invalid value at '{at}.args' (type.googleapis.com/google.protobuf.Struct)"
-            )));
-        }
+        function_call(call, &format!("{path}.function_call"))?;
     }
     if let Some(resp) = obj.get("functionResponse") {
-        let at = format!("{path}.function_response");
-        let o = object(resp, &at)?;
-        unknown(
-            o,
-            &[
-                "id",
-                "name",
-                "response",
-                "willContinue",
-                "scheduling",
-                "parts",
-            ],
-            &at,
-        )?;
-        if !o.get("name").is_some_and(Value::is_string) {
-            return Err(invalid(&format!(
-                "* GenerateContentRequest.{at}.name: Name is not specified.\n"
-            )));
-        }
-        match o.get("response") {
-            Some(Value::Object(_)) => {}
-            Some(other) => {
-                return Err(invalid(&format!(
-                    "Invalid value at '{at}.response' (type.googleapis.com/google.protobuf.Struct), {other}"
-                )))
-            }
-            None => {
-                return Err(invalid(&format!(
-                    "* GenerateContentRequest.{at}.response: response is required\n"
-                )))
-            }
-        }
+        function_response(resp, &format!("{path}.function_response"))?;
     }
     Ok(())
+}
+
+fn inline_data(inline: &Value, at: &str) -> Result<(), Response> {
+    let o = object(inline, at)?;
+    unknown(o, &["mimeType", "data"], at)?;
+    if !o.get("mimeType").is_some_and(Value::is_string) {
+        return Err(invalid(&format!(
+            "* GenerateContentRequest.{at}.mime_type: mime_type is required\n"
+        )));
+    }
+    if !o.get("data").and_then(Value::as_str).is_some_and(is_base64) {
+        return Err(invalid(&format!(
+            "Invalid value at '{at}.data' (TYPE_BYTES), Base64 decoding failed"
+        )));
+    }
+    Ok(())
+}
+
+fn function_call(call: &Value, at: &str) -> Result<(), Response> {
+    let o = object(call, at)?;
+    unknown(o, &["id", "name", "args"], at)?;
+    if !o.get("name").is_some_and(Value::is_string) {
+        return Err(invalid(&format!(
+            "* GenerateContentRequest.{at}.name: Name is not specified.\n"
+        )));
+    }
+    if o.get("args").is_some_and(|a| !a.is_object()) {
+        return Err(invalid(&format!(
+            "Invalid value at '{at}.args' (type.googleapis.com/google.protobuf.Struct)"
+        )));
+    }
+    Ok(())
+}
+
+fn function_response(resp: &Value, at: &str) -> Result<(), Response> {
+    let o = object(resp, at)?;
+    unknown(
+        o,
+        &[
+            "id",
+            "name",
+            "response",
+            "willContinue",
+            "scheduling",
+            "parts",
+        ],
+        at,
+    )?;
+    if !o.get("name").is_some_and(Value::is_string) {
+        return Err(invalid(&format!(
+            "* GenerateContentRequest.{at}.name: Name is not specified.\n"
+        )));
+    }
+    match o.get("response") {
+        Some(Value::Object(_)) => Ok(()),
+        Some(other) => Err(invalid(&format!(
+            "Invalid value at '{at}.response' (type.googleapis.com/google.protobuf.Struct), {other}"
+        ))),
+        None => Err(invalid(&format!(
+            "* GenerateContentRequest.{at}.response: response is required\n"
+        ))),
+    }
 }
 
 /// Function responses answer the function-call turn right before them, one per call.

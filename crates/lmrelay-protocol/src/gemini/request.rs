@@ -378,17 +378,11 @@ fn generation_config(req: &ChatRequest) -> Option<OutGenerationConfig<'_>> {
         frequency_penalty: s.frequency_penalty,
         thinking_config: thinking_config(req.reasoning.as_ref()),
     };
-    let empty = config.stop_sequences.is_empty()
-        && config.response_mime_type.is_none()
-        && config.candidate_count.is_none()
-        && config.max_output_tokens.is_none()
-        && config.temperature.is_none()
-        && config.top_p.is_none()
-        && config.top_k.is_none()
-        && config.seed.is_none()
-        && config.presence_penalty.is_none()
-        && config.frequency_penalty.is_none()
-        && config.thinking_config.is_none();
+    // Every field is optional; an all-default config is left out rather than sent as `{}`.
+    let empty = serde_json::to_value(&config)
+        .ok()
+        .and_then(|v| v.as_object().map(Map::is_empty))
+        .unwrap_or(true);
     (!empty).then_some(config)
 }
 
