@@ -71,7 +71,8 @@ impl Adapter for GeminiAdapter {
 
     /// Models that cannot think refuse a thinking budget, and thinking-only models refuse a
     /// budget of 0: the request can go without a `thinkingConfig`. Gemini 2 models refuse
-    /// JSON mode together with function calling: the tools matter more.
+    /// JSON mode together with function calling: the tools matter more. Some models refuse
+    /// presence and frequency penalties ("Penalty is not enabled for …").
     fn relax(&self, req: &mut ChatRequest, error: &ApiError) -> bool {
         if error.status != 400 {
             return false;
@@ -83,6 +84,14 @@ impl Adapter for GeminiAdapter {
         }
         if m.contains("mime type") && !req.tools.is_empty() && req.response_format.is_some() {
             req.response_format = None;
+            return true;
+        }
+        let penalties = &mut req.sampling;
+        if m.contains("penalty")
+            && (penalties.presence_penalty.is_some() || penalties.frequency_penalty.is_some())
+        {
+            penalties.presence_penalty = None;
+            penalties.frequency_penalty = None;
             return true;
         }
         false
@@ -226,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn relax_drops_thinking_only_for_thinking_refusals() {
+    fn relax_drops_only_what_the_model_refused() {
         let mut req = ChatRequest {
             reasoning: Some(Reasoning::default()),
             ..ChatRequest::default()
@@ -253,5 +262,11 @@ mod tests {
         req.response_format = Some(lmrelay_ir::ResponseFormat::JsonObject);
         assert!(GeminiAdapter.relax(&mut req, &json_and_tools));
         assert!(req.response_format.is_none());
+
+        let penalty = ApiError::invalid("Penalty is not enabled for models/gemini-2.5-pro");
+        assert!(!GeminiAdapter.relax(&mut req, &penalty), "no penalties");
+        req.sampling.presence_penalty = Some(0.5);
+        assert!(GeminiAdapter.relax(&mut req, &penalty));
+        assert_eq!(req.sampling.presence_penalty, None);
     }
 }

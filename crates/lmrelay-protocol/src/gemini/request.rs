@@ -374,8 +374,9 @@ fn generation_config(req: &ChatRequest) -> Option<OutGenerationConfig<'_>> {
         top_p: s.top_p,
         top_k: s.top_k,
         seed: s.seed.and_then(|v| i32::try_from(v).ok()),
-        presence_penalty: s.presence_penalty,
-        frequency_penalty: s.frequency_penalty,
+        // A penalty of 0 changes nothing, and some models refuse the field altogether.
+        presence_penalty: s.presence_penalty.filter(|p| *p != 0.0),
+        frequency_penalty: s.frequency_penalty.filter(|p| *p != 0.0),
         thinking_config: thinking_config(req.reasoning.as_ref()),
     };
     // Every field is optional; an all-default config is left out rather than sent as `{}`.

@@ -158,6 +158,12 @@ fn sampling_json_mode_and_tool_choice_map_to_their_fields() {
         req.tool_choice = Some(choice);
         assert_eq!(encode(&req)["toolConfig"]["functionCallingConfig"], want);
     }
+    // Penalties of 0 are left out.
+    req.sampling.presence_penalty = Some(0.0);
+    req.sampling.frequency_penalty = Some(0.0);
+    let body = encode(&req);
+    assert!(body["generationConfig"].get("presencePenalty").is_none());
+    assert!(body["generationConfig"].get("frequencyPenalty").is_none());
     // JSON mode without a schema; no tool config without tools.
     req.response_format = Some(ResponseFormat::JsonObject);
     req.tools.clear();
