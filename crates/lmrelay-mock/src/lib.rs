@@ -1,5 +1,5 @@
-//! Faithful fake OpenAI, Anthropic and Ollama upstreams for lmrelay's tests
-//! and benchmarks.
+//! Faithful fake OpenAI, Anthropic, Ollama and Gemini upstreams for lmrelay's
+//! tests and benchmarks.
 //!
 //! The mock speaks raw wire JSON (it shares no types with the gateway), so it
 //! checks the gateway's translations independently. One server serves one
@@ -27,6 +27,7 @@
 mod anthropic;
 mod embed;
 mod faults;
+mod gemini;
 mod ollama;
 mod openai;
 mod reply;
@@ -53,15 +54,18 @@ pub enum Flavor {
     Anthropic,
     /// Ollama native `/api/*` and `/`.
     Ollama,
+    /// Gemini `/v1beta/models/{model}:generateContent` and friends.
+    Gemini,
 }
 
 impl Flavor {
-    /// Lowercase name: `openai`, `anthropic`, `ollama`.
+    /// Lowercase name: `openai`, `anthropic`, `ollama`, `gemini`.
     pub fn name(self) -> &'static str {
         match self {
             Flavor::OpenAi => "openai",
             Flavor::Anthropic => "anthropic",
             Flavor::Ollama => "ollama",
+            Flavor::Gemini => "gemini",
         }
     }
 
@@ -71,6 +75,14 @@ impl Flavor {
             Flavor::OpenAi => &["gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"],
             Flavor::Anthropic => &["claude-3-5-haiku-latest", "claude-sonnet-4-5"],
             Flavor::Ollama => &["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest"],
+            Flavor::Gemini => &[
+                "gemini-2.5-flash",
+                "gemini-2.5-pro",
+                "gemini-2.0-flash",
+                "gemini-3-pro-preview",
+                "text-embedding-004",
+                "gemini-embedding-001",
+            ],
         };
         names.iter().map(|s| (*s).to_string()).collect()
     }
@@ -89,6 +101,7 @@ impl FromStr for Flavor {
             "openai" => Ok(Flavor::OpenAi),
             "anthropic" => Ok(Flavor::Anthropic),
             "ollama" => Ok(Flavor::Ollama),
+            "gemini" => Ok(Flavor::Gemini),
             other => Err(format!("unknown flavor {other:?}")),
         }
     }
@@ -100,12 +113,14 @@ pub struct MockConfig {
     /// Address to bind; `None` = `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
     /// Accepted API keys; empty = any non-empty key. Ollama never checks keys.
+    /// Gemini reads `x-goog-api-key` (or `?key=`).
     pub keys: Vec<String>,
     /// Known models; empty = [`Flavor::default_models`]; an entry `*` accepts any model.
     pub models: Vec<String>,
     /// Reported as cached input tokens (Anthropic `cache_read_input_tokens`,
     /// excluded from `input_tokens`; OpenAI `prompt_tokens_details.cached_tokens`,
-    /// included in `prompt_tokens`). Ollama ignores it.
+    /// included in `prompt_tokens`; Gemini `cachedContentTokenCount`, included in
+    /// `promptTokenCount`). Ollama ignores it.
     pub cache_read_tokens: u64,
 }
 

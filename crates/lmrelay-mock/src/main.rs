@@ -1,8 +1,10 @@
-//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama upstreams out of process.
+//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama / Gemini upstreams out of
+//! process.
 //!
 //! Prints one line per server (`openai http://127.0.0.1:PORT/v1`,
-//! `anthropic http://127.0.0.1:PORT`, `ollama http://127.0.0.1:PORT`) and runs
-//! until SIGINT or SIGTERM.
+//! `anthropic http://127.0.0.1:PORT`, `ollama http://127.0.0.1:PORT`,
+//! `gemini http://127.0.0.1:PORT`) and runs until SIGINT or SIGTERM. Without any
+//! flavor flag it serves OpenAI, Anthropic and Ollama.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -24,6 +26,9 @@ struct Cli {
     /// Serve the Ollama flavor on ADDR.
     #[arg(long, value_name = "ADDR")]
     ollama: Option<SocketAddr>,
+    /// Serve the Gemini flavor on ADDR.
+    #[arg(long, value_name = "ADDR")]
+    gemini: Option<SocketAddr>,
     /// Accepted API key (repeatable; none = accept any non-empty key).
     #[arg(long = "key", value_name = "KEY")]
     keys: Vec<String>,
@@ -86,6 +91,7 @@ impl Cli {
             (Flavor::OpenAi, self.openai),
             (Flavor::Anthropic, self.anthropic),
             (Flavor::Ollama, self.ollama),
+            (Flavor::Gemini, self.gemini),
         ]
         .into_iter()
         .filter_map(|(f, a)| a.map(|a| (f, a)))

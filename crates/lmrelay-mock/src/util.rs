@@ -138,6 +138,17 @@ pub(crate) fn base64_encode(data: &[u8]) -> String {
     out
 }
 
+/// Whether `s` is base64 as protobuf's JSON mapping reads `bytes`: the standard or the
+/// URL-safe alphabet, padded or not.
+pub(crate) fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len() - body.len() <= 2
+        && body.len() % 4 != 1
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
+}
+
 /// Splits `s` into pieces that each hold one word plus the whitespace before
 /// it; concatenating the pieces gives `s` back. Whitespace after the last word
 /// becomes its own piece.
@@ -214,6 +225,23 @@ mod tests {
         );
         assert_eq!(first_words("a b c", 2), "a b");
         assert_eq!(first_words("a b c", 0), "");
+    }
+
+    #[test]
+    fn base64_validity() {
+        for ok in [
+            "",
+            "Zg==",
+            "Zm8",
+            "Zm9vYmFy",
+            "a-_b",
+            "skip_thought_signature_validator",
+        ] {
+            assert!(is_base64(ok), "{ok}");
+        }
+        for bad in ["Z", "Zg===", "a b", "é"] {
+            assert!(!is_base64(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -301,6 +301,8 @@ async fn binary_prints_urls_and_serves() {
             "127.0.0.1:0",
             "--ollama",
             "127.0.0.1:0",
+            "--gemini",
+            "127.0.0.1:0",
             "--key",
             "k1",
             "--model",
@@ -318,7 +320,7 @@ async fn binary_prints_urls_and_serves() {
         tokio::task::spawn_blocking(move || {
             let mut r = std::io::BufReader::new(stdout);
             let mut out = Vec::new();
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let mut l = String::new();
                 r.read_line(&mut l).unwrap();
                 out.push(l.trim().to_string());
@@ -353,6 +355,10 @@ async fn binary_prints_urls_and_serves() {
         let (st, _, t) = get(&format!("{ol}/api/tags"), &[]).await;
         assert_eq!(st, 200);
         assert_eq!(json(&t)["models"][0]["name"], "m1:latest");
+        let gm = lines[2].strip_prefix("gemini ").unwrap().to_string();
+        let (st, _, t) = get(&format!("{gm}/v1beta/models"), &[("x-goog-api-key", "k1")]).await;
+        assert_eq!(st, 200);
+        assert_eq!(json(&t)["models"][0]["name"], "models/m1");
     };
     tokio::time::timeout(Duration::from_secs(20), result)
         .await

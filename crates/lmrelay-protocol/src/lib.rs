@@ -1,5 +1,5 @@
 //! Pure codecs between lmrelay's canonical types (`lmrelay-ir`) and the wire formats of
-//! OpenAI, Anthropic and Ollama.
+//! OpenAI, Anthropic and Ollama (both directions) and Google Gemini (upstream side only).
 //!
 //! Each format module has both directions, because lmrelay speaks every format as a server
 //! (to clients) and as a client (to upstreams):
@@ -10,10 +10,12 @@
 //! client-visible model name, timestamps), so every function here is table-testable.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod json;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;
+pub mod signature;
 pub mod sse;
 pub mod stream;
 pub mod time;

@@ -3,7 +3,9 @@
 //! pins the translation itself (the gateway's integration tests cover the wiring).
 
 use bytes::BytesMut;
-use lmrelay_protocol::{anthropic, ollama, openai, ResponseMeta, StreamDecoder, StreamEncoder};
+use lmrelay_protocol::{
+    anthropic, gemini, ollama, openai, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamOptions,
+};
 use serde_json::{json, Value};
 
 /// The same answer in each upstream format: reasoning, "Hello world", then a tool call
@@ -128,6 +130,31 @@ fn ollama_upstream() -> String {
     );
     s += &l(
         json!({"model": "m", "created_at": "2025-01-01T00:00:00Z", "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 10, "eval_count": 7}),
+    );
+    s
+}
+
+fn gemini_upstream() -> String {
+    let c = |parts: Value, extra: Value| {
+        let mut v = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}],
+            "modelVersion": "m", "responseId": "r-1"});
+        for (k, x) in extra.as_object().expect("object") {
+            if k == "finishReason" {
+                v["candidates"][0][k] = x.clone();
+            } else {
+                v[k] = x.clone();
+            }
+        }
+        format!("data: {v}\r\n\r\n")
+    };
+    let mut s = String::new();
+    s += &c(json!([{"text": "think", "thought": true}]), json!({}));
+    s += &c(json!([{"text": "Hello"}]), json!({}));
+    s += &c(json!([{"text": " world"}]), json!({}));
+    s += &c(
+        json!([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "R2VtaW5pU2ln"}]),
+        json!({"finishReason": "STOP", "usageMetadata": {"promptTokenCount": 10, "cachedContentTokenCount": 4,
+            "candidatesTokenCount": 5, "thoughtsTokenCount": 2, "totalTokenCount": 17}}),
     );
     s
 }
@@ -315,7 +342,7 @@ type ClientCase = (
 
 #[test]
 fn every_upstream_stream_reaches_every_client_intact() {
-    let upstreams: [UpstreamCase; 3] = [
+    let upstreams: [UpstreamCase; 4] = [
         ("openai", openai_upstream(), || {
             Box::new(openai::StreamReader::new())
         }),
@@ -324,6 +351,9 @@ fn every_upstream_stream_reaches_every_client_intact() {
         }),
         ("ollama", ollama_upstream(), || {
             Box::new(ollama::StreamReader::new())
+        }),
+        ("gemini", gemini_upstream(), || {
+            Box::new(gemini::StreamReader::new())
         }),
     ];
     for (up, body, decoder) in &upstreams {
@@ -363,4 +393,75 @@ fn every_upstream_stream_reaches_every_client_intact() {
             assert_eq!(seen.output, 7, "{ctx}");
         }
     }
+}
+
+/// A Gemini thought signature shown to an Anthropic client comes back from it byte-exact on
+/// the function call it signed, and never reaches Anthropic.
+#[test]
+fn a_gemini_signature_round_trips_through_an_anthropic_client_only_to_gemini() {
+    let out = translate(
+        &gemini_upstream(),
+        Box::new(gemini::StreamReader::new()),
+        Box::new(anthropic::StreamWriter::new(meta())),
+    );
+    // Rebuild the assistant turn the way an Anthropic client does.
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut args = String::new();
+    for block in out.split("\n\n").filter(|b| !b.is_empty()) {
+        let data = block
+            .lines()
+            .nth(1)
+            .and_then(|l| l.strip_prefix("data: "))
+            .expect("data");
+        let v: Value = serde_json::from_str(data).expect("json");
+        match v["type"].as_str() {
+            Some("content_block_start") => blocks.push(v["content_block"].clone()),
+            Some("content_block_delta") => {
+                let i = v["index"].as_u64().expect("index") as usize;
+                let d = &v["delta"];
+                for (key, field) in [
+                    ("thinking", "thinking"),
+                    ("signature", "signature"),
+                    ("text", "text"),
+                ] {
+                    if let Some(t) = d[field].as_str() {
+                        let joined = format!("{}{t}", blocks[i][key].as_str().unwrap_or(""));
+                        blocks[i][key] = json!(joined);
+                    }
+                }
+                args += d["partial_json"].as_str().unwrap_or("");
+            }
+            _ => {}
+        }
+    }
+    let tool = blocks
+        .iter_mut()
+        .find(|b| b["type"] == "tool_use")
+        .expect("tool_use");
+    tool["input"] = serde_json::from_str(&args).expect("args");
+    let id = tool["id"].clone();
+    let history = json!({"model": "m", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "Paris?"},
+        {"role": "assistant", "content": blocks},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "11"}]}]});
+    let req = anthropic::decode_request(history.to_string().as_bytes()).expect("decodes");
+
+    let to_gemini: Value = serde_json::from_slice(
+        &gemini::encode_request(&req, &UpstreamOptions::new("gemini-3-pro-preview"))
+            .expect("encodes"),
+    )
+    .expect("json");
+    let model_turn = &to_gemini["contents"][1]["parts"];
+    assert_eq!(
+        model_turn,
+        &json!([{"text": "Hello world"},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "R2VtaW5pU2ln"}]),
+        "{out}"
+    );
+    let to_anthropic = String::from_utf8(
+        anthropic::encode_request(&req, &UpstreamOptions::new("claude")).expect("encodes"),
+    )
+    .expect("utf-8");
+    assert!(!to_anthropic.contains("R2VtaW5pU2ln"), "{to_anthropic}");
+    assert!(!to_anthropic.contains("thinking"), "{to_anthropic}");
 }

@@ -12,6 +12,8 @@ pub enum Dialect {
     OpenAi,
     Anthropic,
     Ollama,
+    /// Upstreams only: no client speaks Gemini, so no client-only field ever reaches one.
+    Gemini,
 }
 
 /// A provider type from the config file.
@@ -20,6 +22,7 @@ pub enum ProviderKind {
     OpenAi,
     Anthropic,
     Ollama,
+    Gemini,
 }
 
 /// Where and as whom to send one request. Its `Debug` never shows the key.
@@ -70,7 +73,7 @@ pub(crate) fn bearer(target: &Target<'_>) -> Vec<(&'static str, String)> {
 }
 
 /// Headers whose values are credentials: kept out of `Debug` output and HPACK tables.
-const SENSITIVE: &[&str] = &["authorization", "x-api-key", "api-key"];
+const SENSITIVE: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
 /// A fully built upstream HTTP request.
 pub type UpstreamRequest = http::Request<Bytes>;
@@ -163,6 +166,7 @@ impl ProviderKind {
             "openai" => Some(ProviderKind::OpenAi),
             "anthropic" => Some(ProviderKind::Anthropic),
             "ollama" => Some(ProviderKind::Ollama),
+            "gemini" => Some(ProviderKind::Gemini),
             _ => None,
         }
     }
@@ -172,6 +176,7 @@ impl ProviderKind {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Ollama => "ollama",
+            ProviderKind::Gemini => "gemini",
         }
     }
 
@@ -180,6 +185,7 @@ impl ProviderKind {
             ProviderKind::OpenAi => Dialect::OpenAi,
             ProviderKind::Anthropic => Dialect::Anthropic,
             ProviderKind::Ollama => Dialect::Ollama,
+            ProviderKind::Gemini => Dialect::Gemini,
         }
     }
 
@@ -189,8 +195,17 @@ impl ProviderKind {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Ollama => "http://127.0.0.1:11434",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
         }
     }
+}
+
+/// Builds a GET request (listings, health checks).
+pub(crate) fn get(
+    url: String,
+    headers: &[(&'static str, String)],
+) -> Result<UpstreamRequest, ApiError> {
+    request(http::Request::get(url), headers, Vec::new())
 }
 
 /// Builds a JSON POST request.
@@ -199,34 +214,22 @@ pub(crate) fn post_json(
     headers: &[(&'static str, String)],
     body: Vec<u8>,
 ) -> Result<UpstreamRequest, ApiError> {
-    let mut b = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json, text/event-stream");
+    let b = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+    request(b, headers, body)
+}
+
+fn request(
+    mut b: http::request::Builder,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
+    b = b.header(http::header::ACCEPT, "application/json, text/event-stream");
     for (k, v) in headers {
         let mut value = header_value(k, v)?;
         value.set_sensitive(SENSITIVE.contains(k));
         b = b.header(*k, value);
     }
     b.body(Bytes::from(body)).map_err(|e| {
-        ApiError::new(
-            ErrorKind::BadGateway,
-            format!("Could not build the upstream request: {e}"),
-        )
-    })
-}
-
-/// Builds a GET request with the given headers.
-pub(crate) fn get(
-    url: String,
-    headers: &[(&'static str, String)],
-) -> Result<UpstreamRequest, ApiError> {
-    let mut b = http::Request::get(url).header(http::header::ACCEPT, "application/json");
-    for (k, v) in headers {
-        let mut value = header_value(k, v)?;
-        value.set_sensitive(SENSITIVE.contains(k));
-        b = b.header(*k, value);
-    }
-    b.body(Bytes::new()).map_err(|e| {
         ApiError::new(
             ErrorKind::BadGateway,
             format!("Could not build the upstream request: {e}"),

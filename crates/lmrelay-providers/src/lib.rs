@@ -8,6 +8,7 @@
 mod adapter;
 mod anthropic;
 mod classify;
+mod gemini;
 mod ollama;
 mod openai;
 mod presets;
@@ -15,6 +16,7 @@ mod presets;
 pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
 pub use classify::{classify, retry_after, Action, FailureKind, Next, UpstreamError};
+pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
 pub use presets::{preset_named, Preset, PRESETS};
@@ -27,5 +29,6 @@ pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
         Dialect::OpenAi => Arc::new(OpenAiAdapter),
         Dialect::Anthropic => Arc::new(AnthropicAdapter),
         Dialect::Ollama => Arc::new(OllamaAdapter),
+        Dialect::Gemini => Arc::new(GeminiAdapter),
     }
 }

@@ -24,15 +24,17 @@ pub enum ClientProtocol {
 impl ClientProtocol {
     /// The protocol's family name, as routing rules and scripts see it.
     pub fn family(self) -> &'static str {
-        match self.dialect() {
-            Dialect::OpenAi => "openai",
-            Dialect::Anthropic => "anthropic",
-            Dialect::Ollama => "ollama",
+        match self {
+            ClientProtocol::OpenAiChat
+            | ClientProtocol::OpenAiCompletion
+            | ClientProtocol::OpenAi => "openai",
+            ClientProtocol::Anthropic => "anthropic",
+            ClientProtocol::OllamaChat
+            | ClientProtocol::OllamaGenerate
+            | ClientProtocol::Ollama => "ollama",
         }
     }
-}
 
-impl ClientProtocol {
     pub fn dialect(self) -> Dialect {
         match self {
             ClientProtocol::OpenAiChat
@@ -91,10 +93,14 @@ impl ClientProtocol {
 
     /// Renders an error body and picks the status.
     pub fn render_error(self, err: &ApiError) -> (u16, Vec<u8>) {
-        match self.dialect() {
-            Dialect::OpenAi => openai::render_error(err),
-            Dialect::Anthropic => anthropic::render_error(err),
-            Dialect::Ollama => ollama::render_error(err),
+        match self {
+            ClientProtocol::OpenAiChat
+            | ClientProtocol::OpenAiCompletion
+            | ClientProtocol::OpenAi => openai::render_error(err),
+            ClientProtocol::Anthropic => anthropic::render_error(err),
+            ClientProtocol::OllamaChat
+            | ClientProtocol::OllamaGenerate
+            | ClientProtocol::Ollama => ollama::render_error(err),
         }
     }
 }

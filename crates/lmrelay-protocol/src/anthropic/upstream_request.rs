@@ -7,16 +7,17 @@
 //!   blocks, after conversion, because dropping empty turns can create new neighbours;
 //! - tool results come first in their user message (E4);
 //! - a final assistant turn (prefill) may not end with whitespace (E18);
-//! - reasoning is sent back only with its signature, never forged (E5); when thinking is on but
-//!   the assistant turn of the running tool loop has no signed thinking, thinking is turned off
-//!   for the request instead of failing with a 400;
+//! - reasoning is sent back only with its own Anthropic signature, never forged (E5) and
+//!   never another provider's (`crate::signature`); when thinking is on but the assistant
+//!   turn of the running tool loop has no signed thinking, thinking is turned off for the
+//!   request instead of failing with a 400;
 //! - `max_tokens` is always sent and always exceeds the thinking budget.
 //!
 //! `ChatRequest::extra` is passed through (it came from an Anthropic client); its `tools`
 //! entries (server tools) are appended to the tools, its `thinking` replaces the computed one,
 //! and its `output_config` is merged with the response format.
 
-use crate::{json, tools, UpstreamOptions};
+use crate::{json, signature, tools, UpstreamOptions};
 use base64::Engine;
 use lmrelay_ir::{
     ApiError, ChatRequest, ContentPart, Extra, ImageSource, Message, Reasoning, ResponseFormat,
@@ -355,10 +356,15 @@ fn block<'a>(
             }
         }
         ContentPart::Reasoning { text, signature } => match signature.as_deref() {
-            Some(signature) if assistant && !signature.is_empty() => OutBlock::Thinking {
-                thinking: text,
-                signature,
-            },
+            // Another provider's signature (Gemini's) would only earn a 400.
+            Some(signature)
+                if assistant && !signature.is_empty() && !signature::is_gemini(signature) =>
+            {
+                OutBlock::Thinking {
+                    thinking: text,
+                    signature,
+                }
+            }
             _ => return Ok(None),
         },
         ContentPart::RedactedReasoning { data } if assistant => OutBlock::RedactedThinking { data },

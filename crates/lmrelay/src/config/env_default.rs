@@ -13,9 +13,9 @@ pub fn from_environment() -> Config {
     from_env(&|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
 }
 
-/// Builds the default config from `env`: OpenAI, Anthropic, Gemini (through its
-/// OpenAI-compatible endpoint), the OpenAI-compatible presets, and Ollama at `$OLLAMA_HOST`
-/// or `http://127.0.0.1:11434`. Each key variable may hold several comma-separated keys.
+/// Builds the default config from `env`: OpenAI, Anthropic, Gemini (its native API), the
+/// OpenAI-compatible presets, and Ollama at `$OLLAMA_HOST` or `http://127.0.0.1:11434`.
+/// Each key variable may hold several comma-separated keys.
 /// A model name is tried on every provider that may serve it, in that order; one that does
 /// not know the model (404) passes it on to the next.
 pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
@@ -41,8 +41,8 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
     );
     add(
         "gemini",
-        ProviderKind::OpenAi,
-        "https://generativelanguage.googleapis.com/v1beta/openai".into(),
+        ProviderKind::Gemini,
+        ProviderKind::Gemini.default_base_url().into(),
         "GEMINI_API_KEY",
     );
     for preset in PRESETS {

@@ -25,7 +25,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Provider types that are planned but not built yet.
-const NOT_YET: &[&str] = &["gemini", "azure", "bedrock", "cohere"];
+const NOT_YET: &[&str] = &["azure", "bedrock", "cohere"];
 
 /// A config file's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,7 +457,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                     ctx.error(
                         &at("type"),
                         format!(
-                            "provider type `{}` is not available in this version of lmrelay yet; for Gemini, `type = \"openai-compatible\"` with base_url \"https://generativelanguage.googleapis.com/v1beta/openai\" works today",
+                            "provider type `{}` is not available in this version of lmrelay yet",
                             p.kind
                         ),
                     );
@@ -466,7 +466,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 None => {
                     ctx.error(
                         &at("type"),
-                        format!("unknown provider type `{}`; use openai, anthropic, ollama or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
+                        format!("unknown provider type `{}`; use openai, anthropic, ollama, gemini or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
                     );
                     continue;
                 }

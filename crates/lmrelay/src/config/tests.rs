@@ -224,6 +224,29 @@ fn built_in_default_reads_the_environment() {
 }
 
 #[test]
+fn gemini_is_a_native_provider_type() {
+    let c = from_env(&|k| match k {
+        "GEMINI_API_KEY" => Some("AIza".into()),
+        _ => None,
+    });
+    let gemini = &c.providers[0];
+    assert_eq!(gemini.name, "gemini");
+    assert_eq!(gemini.kind, lmrelay_providers::ProviderKind::Gemini);
+    assert_eq!(gemini.base_url, "https://generativelanguage.googleapis.com");
+    assert!(gemini.models.contains(&"gemini-*".to_owned()));
+    let file = parse("[[providers]]\nname = \"g\"\ntype = \"gemini\"\nkeys = [\"k\"]\nmodels = [\"gemini-2.5-flash\"]\n")
+        .expect("gemini is available");
+    assert_eq!(
+        file.providers[0].kind,
+        lmrelay_providers::ProviderKind::Gemini
+    );
+    assert_eq!(
+        file.providers[0].base_url,
+        "https://generativelanguage.googleapis.com"
+    );
+}
+
+#[test]
 fn type_errors_never_show_values_from_the_environment() {
     let errs = parse("[[providers]]\nname = \"a\"\ntype = \"openai\"\nmodels = [\"m\"]\nkeys = \"${OPENAI_KEY_A}\"\n")
         .expect_err("keys must be a list")

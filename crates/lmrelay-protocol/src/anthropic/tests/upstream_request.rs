@@ -332,6 +332,15 @@ fn reasoning_is_sent_back_only_with_a_signature() {
                     text: "signed".into(),
                     signature: Some("sig+/=".into()),
                 },
+                // Gemini's signatures mean nothing to Anthropic.
+                ContentPart::Reasoning {
+                    text: "gemini thought".into(),
+                    signature: Some(crate::signature::gemini_thought("c2ln")),
+                },
+                ContentPart::Reasoning {
+                    text: String::new(),
+                    signature: Some(crate::signature::gemini_part("c2ln")),
+                },
                 ContentPart::RedactedReasoning {
                     data: "opaque".into(),
                 },
