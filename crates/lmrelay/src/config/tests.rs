@@ -255,3 +255,66 @@ fn type_errors_never_show_values_from_the_environment() {
     assert!(shown.contains("providers[0].keys"), "{shown}");
     assert!(!shown.contains("sk-a"), "{shown}");
 }
+
+#[test]
+fn routing_sections_are_validated_and_the_script_compiled() {
+    let dir = std::env::temp_dir().join(format!("lmrelay-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("bad.rhai");
+    std::fs::write(&bad, "fn route(ctx) { [ }").expect("write");
+    let good = dir.join("good.rhai");
+    std::fs::write(&good, "fn route(ctx) { ctx.candidates.map(|c| c.target) }").expect("write");
+    let text = |script: &std::path::Path| {
+        format!(
+            r#"
+[health]
+failure_threshold = 0
+cooldown = "0s"
+exploration = 0.9
+[routing]
+script = "{}"
+[[providers]]
+name = "p"
+type = "openai"
+models = ["*"]
+header_timeout = "0s"
+[[routes]]
+model = "r"
+targets = ["p/m"]
+max_attempts = 0
+[[rules]]
+match = {{ protocol = "carrier-pigeon" }}
+targets = ["nowhere/m"]
+strategy = "fastest"
+"#,
+            script.display()
+        )
+    };
+    let errs = parse(&text(&bad)).expect_err("invalid").0;
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    for f in [
+        "health.failure_threshold",
+        "health.cooldown",
+        "health.exploration",
+        "routing.script",
+        "providers[0].header_timeout",
+        "routes[0].max_attempts",
+        "rules[0].match.protocol",
+        "rules[0].targets",
+        "rules[0].strategy",
+    ] {
+        assert!(fields.contains(&f), "no error for {f}: {errs:?}");
+    }
+    let script = errs
+        .iter()
+        .find(|e| e.field == "routing.script")
+        .expect("script");
+    assert!(script.message.contains("bad.rhai"), "{}", script.message);
+    // The good script compiles; the other errors remain.
+    let errs = parse(&text(&good)).expect_err("invalid").0;
+    assert!(
+        !errs.iter().any(|e| e.field == "routing.script"),
+        "{errs:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
