@@ -223,6 +223,8 @@ async fn edge(State(s): S, req: Request, next: Next) -> Response {
             "x-ratelimit-remaining-requests",
             &a.remaining.to_string(),
         );
+        // The window refills in a minute, as OpenAI's request limits do.
+        set_header(&mut resp, "x-ratelimit-reset-requests", "1m0s");
     }
     set_default_header(&mut resp, "x-request-id", &new_hex_id("req_", 32));
     set_default_header(

@@ -12,6 +12,7 @@ mod gemini;
 mod ollama;
 mod openai;
 mod presets;
+mod ratelimit;
 
 pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
@@ -20,6 +21,7 @@ pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
 pub use presets::{preset_named, Preset, PRESETS};
+pub use ratelimit::{Budget, RateLimits};
 
 use std::sync::Arc;
 

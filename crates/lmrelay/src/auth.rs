@@ -3,11 +3,13 @@
 //! A key is read from `Authorization: Bearer`, `x-api-key` or `api-key`, compared by its
 //! SHA-256, and never forwarded upstream.
 
-use crate::config::{AuthMode, Config, KeyConfig, KeyMatcher};
+use crate::config::KeyConfig;
 use crate::error::GatewayError;
 use crate::glob;
+use crate::runtime::Runtime;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// The lowercase hex SHA-256 of a key, as `sha256:` config entries hold it.
 pub fn hash_key(key: &str) -> String {
@@ -33,26 +35,15 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Identifies the caller. `Ok(None)` means access is open and no known key was presented.
-pub fn authenticate<'a>(
-    config: &'a Config,
+/// Identifies the caller: a config key or a key created at runtime, by the SHA-256 of what
+/// the client presented. `Ok(None)` means access is open and no known key was presented.
+pub fn authenticate(
+    rt: &Runtime,
     headers: &HeaderMap,
-) -> Result<Option<&'a KeyConfig>, GatewayError> {
-    if config.keys.is_empty() {
-        return Ok(None);
-    }
-    let found = presented_key(headers).and_then(|k| {
-        let digest = hash_key(k);
-        config.keys.iter().find(|c| match &c.key {
-            KeyMatcher::Sha256(h) => *h == digest,
-            KeyMatcher::Plain(s) => hash_key(s.expose()) == digest,
-        })
-    });
-    match (found, config.auth) {
-        (Some(k), _) => Ok(Some(k)),
-        (None, AuthMode::None) => Ok(None),
-        (None, AuthMode::Default) => Err(GatewayError::Unauthorized),
-    }
+) -> Result<Option<Arc<KeyConfig>>, GatewayError> {
+    rt.live
+        .gateway_keys
+        .authenticate(&rt.config_keys, rt.config.auth, presented_key(headers))
 }
 
 /// Checks a key's model allowlist.
@@ -71,13 +62,15 @@ pub fn authorize_model(key: Option<&KeyConfig>, model: &str) -> Result<(), Gatew
 mod tests {
     use super::*;
     use crate::config::{parse_str, Format};
+    use crate::live::Live;
 
-    fn config(extra: &str) -> Config {
+    fn config(extra: &str) -> Runtime {
         let text = format!(
             "{extra}\n[[keys]]\nname = \"a\"\nkey = \"sha256:{}\"\nmodels = [\"gpt-*\"]\n[[keys]]\nname = \"b\"\nkey = \"plain-b\"\nmodels = []\n",
             hash_key("secret-a")
         );
-        parse_str(&text, Format::Toml, "t.toml", &|_| None).expect("valid")
+        let c = parse_str(&text, Format::Toml, "t.toml", &|_| None).expect("valid");
+        Runtime::build(c, &Live::in_memory(None)).expect("runtime")
     }
 
     fn headers(name: &'static str, value: &str) -> HeaderMap {
@@ -90,9 +83,9 @@ mod tests {
     fn keys_in_any_header_and_allowlists() {
         let c = config("");
         let a = authenticate(&c, &headers("authorization", "Bearer secret-a")).expect("ok");
-        assert_eq!(a.map(|k| k.name.as_str()), Some("a"));
+        assert_eq!(a.as_ref().map(|k| k.name.as_str()), Some("a"));
         let b = authenticate(&c, &headers("x-api-key", "plain-b")).expect("ok");
-        assert_eq!(b.map(|k| k.name.as_str()), Some("b"));
+        assert_eq!(b.as_ref().map(|k| k.name.as_str()), Some("b"));
         assert!(authenticate(&c, &headers("api-key", "secret-a")).is_ok());
         assert!(matches!(
             authenticate(&c, &HeaderMap::new()),
@@ -102,9 +95,9 @@ mod tests {
             authenticate(&c, &headers("x-api-key", "nope")),
             Err(GatewayError::Unauthorized)
         ));
-        assert!(authorize_model(a, "gpt-4o").is_ok());
-        assert!(authorize_model(a, "claude").is_err());
-        assert!(authorize_model(b, "gpt-4o").is_err());
+        assert!(authorize_model(a.as_deref(), "gpt-4o").is_ok());
+        assert!(authorize_model(a.as_deref(), "claude").is_err());
+        assert!(authorize_model(b.as_deref(), "gpt-4o").is_err());
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub enum GatewayError {
     Timeout { provider: String },
     #[error("not found: {0}")]
     NoRoute(String),
+    /// A gateway key (or an address without one) is over a limit.
+    #[error("{message}")]
+    RateLimited {
+        key: String,
+        /// `rpm`, `tpm`, `budget_usd` or `anonymous_rpm`.
+        limit: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
     /// Residency restrictions leave no provider for the model.
     #[error("no provider of `{model}` is in the allowed regions: {regions}")]
     RegionNotAllowed { model: String, regions: String },
@@ -94,6 +103,18 @@ impl GatewayError {
                 format!("The upstream provider `{provider}` did not answer in time."),
             ),
             GatewayError::NoRoute(m) => ApiError::new(ErrorKind::NotFound, m.clone()),
+            GatewayError::RateLimited {
+                message,
+                retry_after,
+                limit,
+                ..
+            } => ApiError::new(ErrorKind::RateLimited, message.clone())
+                .with_status(429)
+                .with_code(match *limit {
+                    "budget_usd" => "budget_exceeded",
+                    _ => "rate_limit_exceeded",
+                })
+                .with_retry_after(Some(retry_after.as_secs().max(1))),
             GatewayError::RegionNotAllowed { model, regions } => ApiError::new(
                 ErrorKind::PermissionDenied,
                 format!("No provider of the model `{model}` is in an allowed region; allowed: {regions}."),

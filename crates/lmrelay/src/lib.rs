@@ -2,20 +2,27 @@
 //! client. All I/O and policy live here; wire formats live in `lmrelay-protocol` and
 //! `lmrelay-providers`.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod gateway_keys;
 pub mod glob;
 pub mod handlers;
 pub mod health;
 pub mod images;
+pub mod limits;
+pub mod live;
+pub mod outcome;
 pub mod protocol;
 pub mod relay;
 pub mod routing;
 pub mod runtime;
 pub mod secret;
 pub mod server;
+pub mod store;
 pub mod upstream;
+pub mod upstream_keys;
 
 pub use config::Config;
 pub use runtime::Runtime;

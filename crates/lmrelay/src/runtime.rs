@@ -4,14 +4,16 @@
 //! in; requests in flight keep the one they started with. Live state is not here: health
 //! lives in a [`HealthStore`] that outlives every runtime.
 
-use crate::config::{Config, ProviderConfig};
-use crate::health::{HealthStore, ProviderHealth, TargetStats};
+use crate::config::{Config, KeyConfig, ProviderConfig};
+use crate::gateway_keys::{config_index, Digest32};
+use crate::health::{ProviderHealth, TargetStats};
+use crate::live::Live;
 use crate::routing::strategy::Schedule;
 use crate::routing::{self, Candidate};
 use crate::secret::Secret;
+use crate::upstream_keys::KeyPool;
 use lmrelay_providers::{adapter_for, preset_named, Adapter, Preset, Target};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,10 @@ pub struct Runtime {
     /// Weighted schedules of routes (`routes[i]`) and rules (`rules[i]`) with targets.
     pub route_schedules: Vec<Schedule>,
     pub rule_schedules: Vec<Option<Schedule>>,
+    /// The config file's gateway keys by the SHA-256 of the key.
+    pub config_keys: HashMap<Digest32, Arc<KeyConfig>>,
+    /// Live state, shared with every other runtime.
+    pub live: Arc<Live>,
 }
 
 /// A configured upstream provider.
@@ -37,12 +43,13 @@ pub struct Provider {
     /// The client with this provider's connect timeout.
     pub client: reqwest::Client,
     pub health: Arc<ProviderHealth>,
+    /// The provider's upstream keys (config and runtime) and their live state.
+    pub keys: Arc<KeyPool>,
     /// Stats of the models named in the config (routes and the provider's model list).
     model_stats: HashMap<String, Arc<TargetStats>>,
     /// Stats shared by every model asked of a wildcard provider by a name the config does
     /// not know (kept bounded: one entry, not one per name a client invents).
     other_models: Arc<TargetStats>,
-    next_key: AtomicUsize,
 }
 
 /// Errors building a runtime.
@@ -55,7 +62,8 @@ pub enum RuntimeError {
 // === impl Runtime ===
 
 impl Runtime {
-    pub fn build(config: Config, health: &dyn HealthStore) -> Result<Runtime, RuntimeError> {
+    pub fn build(config: Config, live: &Arc<Live>) -> Result<Runtime, RuntimeError> {
+        let health = &*live.health;
         let mut clients: Vec<(Duration, reqwest::Client)> = Vec::new();
         let mut client_for = |connect: Duration| -> Result<reqwest::Client, RuntimeError> {
             if let Some((_, c)) = clients.iter().find(|(d, _)| *d == connect) {
@@ -86,10 +94,10 @@ impl Runtime {
                 preset: preset_named(&p.type_name),
                 client: client_for(p.timeouts.connect)?,
                 health: health.provider(&p.name),
+                keys: live.upstream_keys.pool(&p.name, &p.keys),
                 model_stats,
                 other_models: health.target(&p.name, "*"),
                 config: p.clone(),
-                next_key: AtomicUsize::new(0),
             });
         }
         let client = client_for(Duration::from_secs(10))?;
@@ -110,6 +118,8 @@ impl Runtime {
             .map(|r| r.targets.as_deref().map(weights))
             .collect();
         Ok(Runtime {
+            config_keys: config_index(&config.keys),
+            live: live.clone(),
             config,
             providers,
             client,
@@ -163,34 +173,21 @@ impl Provider {
         }
     }
 
+    /// The first usable key in rotation (for requests that try one key: embeddings, token
+    /// counts, health checks); `None` when the provider has no usable key.
+    pub fn next_key(&self) -> Option<Arc<crate::upstream_keys::UpstreamKey>> {
+        self.keys
+            .choose(None, crate::now_ms())
+            .keys
+            .into_iter()
+            .next()
+    }
+
     /// The stats of one of this provider's models.
     pub fn model_stats(&self, model: &str) -> Arc<TargetStats> {
         self.model_stats
             .get(model)
             .unwrap_or(&self.other_models)
             .clone()
-    }
-
-    /// Every key of the provider once, starting where the rotation stands (and moving it on
-    /// by one): what one request may try. A provider without keys gives one `None`.
-    pub fn keys_from_rotation(&self) -> Vec<Option<&Secret>> {
-        let keys = &self.config.keys;
-        if keys.is_empty() {
-            return vec![None];
-        }
-        let start = self.next_key.fetch_add(1, Ordering::Relaxed);
-        (0..keys.len())
-            .map(|i| keys.get((start + i) % keys.len()))
-            .collect()
-    }
-
-    /// The next API key in rotation, if the provider has keys.
-    pub fn next_key(&self) -> Option<&Secret> {
-        let keys = &self.config.keys;
-        if keys.is_empty() {
-            return None;
-        }
-        let i = self.next_key.fetch_add(1, Ordering::Relaxed) % keys.len();
-        keys.get(i)
     }
 }

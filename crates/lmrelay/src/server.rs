@@ -3,9 +3,11 @@
 
 use crate::config::Config;
 use crate::handlers::{anthropic, ollama, openai, service};
-use crate::health::{checker, HealthStore, MemoryHealth};
+use crate::health::{checker, HealthStore};
+use crate::live::Live;
 use crate::relay::PROVIDER_HEADER;
 use crate::runtime::{Runtime, RuntimeError};
+use crate::store::{Sealer, StoreError};
 use arc_swap::ArcSwap;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -23,7 +25,7 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
-    pub health: Arc<dyn HealthStore>,
+    pub live: Arc<Live>,
 }
 
 /// The request id of an exchange (from the client's `x-request-id`, or generated).
@@ -42,6 +44,10 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("store.encryption_key: {0}")]
+    Sealer(crate::store::SealError),
+    #[error("cannot read the state store: {0}")]
+    Store(StoreError),
 }
 
 /// A gateway bound to its address, ready to serve.
@@ -58,8 +64,19 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let addr = config.listen;
         let drain = config.drain_timeout;
-        let health: Arc<dyn HealthStore> = Arc::new(MemoryHealth::default());
-        let runtime = Runtime::build(config, &*health)?;
+        let sealer = match &config.encryption_key {
+            Some(k) => Some(Sealer::from_base64(k.expose()).map_err(ServeError::Sealer)?),
+            None => None,
+        };
+        let live = Live::in_memory(sealer);
+        live.gateway_keys
+            .load(&*live.store)
+            .await
+            .map_err(ServeError::Store)?;
+        let runtime = Runtime::build(config, &live)?;
+        crate::admin::load_upstream_keys(&runtime)
+            .await
+            .map_err(ServeError::Store)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -67,7 +84,7 @@ impl Gateway {
             listener,
             state: AppState {
                 runtime: Arc::new(ArcSwap::from_pointee(runtime)),
-                health,
+                live,
             },
             drain,
         })
@@ -75,7 +92,7 @@ impl Gateway {
 
     /// The live health this gateway records (for tests and embedding programs).
     pub fn health(&self) -> Arc<dyn HealthStore> {
-        self.state.health.clone()
+        self.state.live.health.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -96,6 +113,7 @@ impl Gateway {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let mut rx = rx;
             let _ = rx.wait_for(|stop| *stop).await;
@@ -179,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/delete", any(ollama::not_managed))
         .route("/api/blobs/{digest}", any(ollama::not_managed))
         .route("/", get(ollama::root))
+        .merge(crate::admin::router(state.clone()))
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .fallback(service::not_found)

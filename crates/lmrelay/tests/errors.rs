@@ -77,7 +77,9 @@ async fn unknown_paths_and_methods_answer_in_the_protocol_shape() {
 /// overloaded), client-fault 4xx stay themselves, other non-retryable errors become 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_errors_are_translated_for_every_client() {
-    let env = Env::start().await;
+    // Each case starts with fresh keys: a 429 cools a key and a 401 takes it out, and the
+    // next case must not find them so (an admin rotation clears the marks).
+    let env = Env::start_with_top("[admin]\ntoken = \"admin-token\"\n", "").await;
     struct Case {
         upstream: Upstream,
         status: u16,
@@ -146,6 +148,15 @@ async fn upstream_errors_are_translated_for_every_client() {
     ];
     for case in &cases {
         for client in CLIENTS {
+            for provider in ["oa", "an", "ol"] {
+                let (status, _) = env
+                    .post_admin(
+                        "/admin/keys/rotate",
+                        &serde_json::json!({ "provider": provider }),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+            }
             let mock = env.mock(case.upstream);
             match case.error_type {
                 Some(t) => mock.faults().fail_next_typed(case.status, 1, Some(3), t),

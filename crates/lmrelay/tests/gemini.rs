@@ -409,7 +409,7 @@ async fn images_reach_gemini_inline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_failover_and_refused_thinking() {
-    let (gemini, env) = start().await;
+    let (gemini, env) = start_top("[admin]\ntoken = \"admin-token\"\n").await;
     // A 429 moves on to the next candidate.
     gemini.faults().fail_next(429, 1, Some(2));
     let body = Client::OpenAi.chat("gemini-then-openai", "hi", false, false);
@@ -418,6 +418,11 @@ async fn errors_failover_and_refused_thinking() {
         .await;
     assert_eq!(status, 200, "{}", text(&bytes));
     assert_eq!(headers["x-lmrelay-provider"], "oa");
+    // The 429 cooled Gemini's only key for 2 s; an admin rotation brings it back now.
+    let (status, _) = env
+        .post_admin("/admin/keys/rotate", &serde_json::json!({"provider": "gm"}))
+        .await;
+    assert_eq!(status, 200);
     // With no other candidate, an overloaded Gemini is a 503, in each client's shape.
     for client in CLIENTS {
         gemini.faults().fail_next(503, 1, None);

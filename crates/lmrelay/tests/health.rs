@@ -93,7 +93,8 @@ fn served_by(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_kind_fails_over_before_the_first_byte() {
-    let top = "[health]\ninterval = \"0s\"\nfailure_threshold = 1000\n";
+    let top =
+        "[admin]\ntoken = \"admin-token\"\n[health]\ninterval = \"0s\"\nfailure_threshold = 1000\n";
     let env = Env::start_with_top(top, &extra(closed_port())).await;
     let oa = env.openai.faults();
     // (name, set the fault, streamed requests only)
@@ -124,6 +125,12 @@ async fn every_failure_kind_fails_over_before_the_first_byte() {
                 }
                 oa.reset();
                 setup(oa);
+                // A 429 cools the key; start each request with it usable again.
+                env.post_admin(
+                    "/admin/keys/rotate",
+                    &serde_json::json!({"provider": "flaky"}),
+                )
+                .await;
                 let got = ask(&env, client, "chain", stream).await;
                 served_by(client, stream, &got, "an", what);
                 assert_eq!(got.1["x-lmrelay-attempts"], "2", "{what}");

@@ -383,6 +383,24 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         listen,
         max_body,
         auth,
+        encryption_key: raw
+            .store
+            .as_ref()
+            .and_then(|s| s.encryption_key.clone())
+            .filter(|k| !k.is_empty())
+            .and_then(|k| match crate::store::Sealer::from_base64(&k) {
+                Ok(_) => Some(Secret::new(k)),
+                Err(e) => {
+                    ctx.error("store.encryption_key", e.to_string());
+                    None
+                }
+            }),
+        anonymous_rpm: raw.limits.as_ref().and_then(|l| l.anonymous_rpm),
+        anonymous_loopback: raw
+            .limits
+            .as_ref()
+            .and_then(|l| l.anonymous_loopback)
+            .unwrap_or(false),
         admin_token: raw
             .admin
             .and_then(|a| a.token)

@@ -30,6 +30,12 @@ pub struct Config {
     pub max_body: usize,
     pub auth: AuthMode,
     pub admin_token: Option<Secret>,
+    /// `store.encryption_key`: seals secrets kept in the state store.
+    pub encryption_key: Option<Secret>,
+    /// Requests per minute per client IP when no gateway key identifies the caller.
+    pub anonymous_rpm: Option<u64>,
+    /// Whether `anonymous_rpm` applies to loopback clients as well.
+    pub anonymous_loopback: bool,
     /// How long in-flight requests may run on after a shutdown signal.
     pub drain_timeout: Duration,
     /// Whether image URLs that resolve to private or local addresses may be fetched (for

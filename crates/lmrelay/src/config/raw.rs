@@ -26,6 +26,17 @@ pub struct RawConfig {
     #[serde(default)]
     pub rules: Vec<RawRule>,
     pub routing: Option<RawRouting>,
+    pub limits: Option<RawLimits>,
+}
+
+/// `[limits]`: limits that belong to no gateway key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Requests per minute per client IP address when no gateway key identifies the caller.
+    pub anonymous_rpm: Option<u64>,
+    /// Whether `anonymous_rpm` applies to loopback clients too.
+    pub anonymous_loopback: Option<bool>,
 }
 
 /// A size: `"10MiB"` or a number of bytes.
@@ -51,10 +62,6 @@ pub struct RawStore {
         reason = "accepted so documented configs load; read by features still to come"
     )]
     pub url: Option<String>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub encryption_key: Option<String>,
 }
 

@@ -26,7 +26,7 @@ pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response 
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &chat.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::count_tokens(a.rt, &a.ex, &chat).await {
@@ -42,11 +42,10 @@ pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response 
 }
 
 pub async fn list_models(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let rt = match check_key(&st, ClientProtocol::Anthropic, &headers) {
-        Ok(rt) => rt,
-        Err(r) => return r,
-    };
-    json(anthropic::encode_models(&rt.public_models()))
+    match check_key(&st, ClientProtocol::Anthropic, &headers) {
+        Ok(caller) => json(anthropic::encode_models(&caller.models())),
+        Err(r) => r,
+    }
 }
 
 pub async fn get_model(
@@ -55,12 +54,8 @@ pub async fn get_model(
     headers: HeaderMap,
 ) -> Response {
     let protocol = ClientProtocol::Anthropic;
-    let rt = match check_key(&st, protocol, &headers) {
-        Ok(rt) => rt,
-        Err(r) => return r,
-    };
-    match super::openai::model_info(&rt, &id) {
-        Some(m) => json(anthropic::encode_model(&m)),
-        None => ErrorReply::new(protocol, GatewayError::UnknownModel(id)).into_response(),
+    match check_key(&st, protocol, &headers).and_then(|c| c.model(protocol, id)) {
+        Ok(m) => json(anthropic::encode_model(&m)),
+        Err(r) => r,
     }
 }

@@ -8,10 +8,12 @@ pub mod service;
 
 use crate::auth;
 use crate::error::{ErrorReply, GatewayError};
+use crate::limits;
 use crate::protocol::ClientProtocol;
 use crate::relay::{self, Exchange};
 use crate::runtime::Runtime;
 use crate::server::{AppState, RequestId};
+use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -36,9 +38,19 @@ pub(crate) async fn accept(
     let rt = st.runtime.load_full();
     let (parts, body) = req.into_parts();
     let fail = |e: GatewayError| ErrorReply::new(protocol, e).into_response();
-    let key = auth::authenticate(&rt.config, &parts.headers)
-        .map_err(fail)?
-        .cloned();
+    let key = auth::authenticate(&rt, &parts.headers).map_err(fail)?;
+    if key.is_none() {
+        if let (Some(rpm), Some(ConnectInfo(peer))) = (
+            rt.config.anonymous_rpm,
+            parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>(),
+        ) {
+            if limits::anonymous_applies(peer.ip(), rt.config.anonymous_loopback) {
+                limits::admit_anonymous(&*rt.live.store, peer.ip(), rpm, crate::now_ms())
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+    }
     let limit = rt.config.max_body;
     let declared = parts
         .headers
@@ -65,6 +77,7 @@ pub(crate) async fn accept(
             started_ms: crate::now_ms(),
             headers,
             key,
+            estimated_tokens: 0,
         },
         body,
     })
@@ -128,9 +141,9 @@ async fn read_limited(
     Ok(buf.freeze())
 }
 
-/// The one chat path: accept, decode, check the allowlist, relay.
+/// The one chat path: accept, decode, check the allowlist and the key's limits, relay.
 pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -> Response {
-    let a = match accept(&st, protocol, req).await {
+    let mut a = match accept(&st, protocol, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -138,7 +151,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = auth::authorize_model(a.ex.key.as_ref(), &chat.model) {
+    if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     if let Some(generate) = ollama_load(protocol, &chat) {
@@ -148,6 +161,19 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
         }
         let body = lmrelay_protocol::ollama::encode_load(&chat.model, crate::now_ms(), generate);
         return json(body);
+    }
+    a.ex.estimated_tokens = relay::estimate_tokens(&chat);
+    if let Some(key) = &a.ex.key {
+        let admitted = limits::admit(
+            &*a.rt.live.store,
+            key,
+            a.ex.estimated_tokens,
+            a.ex.started_ms,
+        )
+        .await;
+        if let Err(e) = admitted {
+            return ErrorReply::new(protocol, e).into_response();
+        }
     }
     relay::chat(a.rt, a.ex, chat).await
 }
@@ -171,11 +197,39 @@ pub(crate) fn check_key(
     st: &AppState,
     protocol: ClientProtocol,
     headers: &http::HeaderMap,
-) -> Result<Arc<Runtime>, Response> {
+) -> Result<Caller, Response> {
     let rt = st.runtime.load_full();
-    auth::authenticate(&rt.config, headers)
+    let key = auth::authenticate(&rt, headers)
         .map_err(|e| ErrorReply::new(protocol, e).into_response())?;
-    Ok(rt)
+    Ok(Caller { rt, key })
+}
+
+/// Who asked, for requests without a body (listings).
+pub(crate) struct Caller {
+    pub rt: Arc<Runtime>,
+    pub key: Option<Arc<crate::config::KeyConfig>>,
+}
+
+impl Caller {
+    /// The public models this caller's key may use.
+    pub fn models(&self) -> Vec<lmrelay_ir::ModelInfo> {
+        let mut models = self.rt.public_models();
+        models.retain(|m| auth::authorize_model(self.key.as_deref(), &m.id).is_ok());
+        models
+    }
+
+    /// A model's listing entry, when it resolves; 403 when the key may not use it.
+    pub fn model(
+        &self,
+        protocol: ClientProtocol,
+        id: String,
+    ) -> Result<lmrelay_ir::ModelInfo, Response> {
+        auth::authorize_model(self.key.as_deref(), &id)
+            .map_err(|e| ErrorReply::new(protocol, e).into_response())?;
+        openai::model_info(&self.rt, &id).ok_or_else(|| {
+            ErrorReply::new(protocol, GatewayError::UnknownModel(id)).into_response()
+        })
+    }
 }
 
 /// A JSON response.

@@ -38,7 +38,7 @@ async fn embed_common(st: AppState, req: Request, legacy: bool) -> Response {
         Ok(e) => e,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &embed.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::embed(a.rt, &a.ex, &embed).await {
@@ -67,7 +67,7 @@ pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
 
 pub async fn tags(State(st): State<AppState>, headers: HeaderMap) -> Response {
     match check_key(&st, ClientProtocol::Ollama, &headers) {
-        Ok(rt) => json(ollama::encode_tags(&rt.public_models())),
+        Ok(caller) => json(ollama::encode_tags(&caller.models())),
         Err(r) => r,
     }
 }

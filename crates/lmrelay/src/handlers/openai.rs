@@ -28,7 +28,7 @@ pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_ref(), &embed.model) {
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
     match relay::embed(a.rt, &a.ex, &embed).await {
@@ -46,11 +46,10 @@ pub async fn list_models(State(st): State<AppState>, headers: HeaderMap) -> Resp
     if headers.contains_key("anthropic-version") {
         return super::anthropic::list_models(State(st), headers).await;
     }
-    let rt = match check_key(&st, ClientProtocol::OpenAi, &headers) {
-        Ok(rt) => rt,
-        Err(r) => return r,
-    };
-    json(openai::encode_models(&rt.public_models()))
+    match check_key(&st, ClientProtocol::OpenAi, &headers) {
+        Ok(caller) => json(openai::encode_models(&caller.models())),
+        Err(r) => r,
+    }
 }
 
 /// `GET /v1/models/{id}` (ids may contain `/`).
@@ -63,13 +62,9 @@ pub async fn get_model(
         return super::anthropic::get_model(State(st), Path(id), headers).await;
     }
     let protocol = ClientProtocol::OpenAi;
-    let rt = match check_key(&st, protocol, &headers) {
-        Ok(rt) => rt,
-        Err(r) => return r,
-    };
-    match model_info(&rt, &id) {
-        Some(m) => json(openai::encode_model(&m)),
-        None => ErrorReply::new(protocol, GatewayError::UnknownModel(id)).into_response(),
+    match check_key(&st, protocol, &headers).and_then(|c| c.model(protocol, id)) {
+        Ok(m) => json(openai::encode_model(&m)),
+        Err(r) => r,
     }
 }
 

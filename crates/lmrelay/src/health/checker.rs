@@ -35,8 +35,13 @@ pub async fn check_all(rt: &Runtime) {
 
 async fn check(rt: &Runtime, provider: &Provider) {
     let headers = http::HeaderMap::new();
-    let key = provider.config.keys.first();
-    let target = provider.target("", key, provider.adapter.dialect(), &headers);
+    let key = provider.next_key();
+    let target = provider.target(
+        "",
+        key.as_ref().map(|k| &k.secret),
+        provider.adapter.dialect(),
+        &headers,
+    );
     let Some(built) = provider.adapter.health_request(&target) else {
         return;
     };

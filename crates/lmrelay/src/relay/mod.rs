@@ -14,21 +14,22 @@ pub use other::{count_tokens, embed, estimate_tokens};
 use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
 use crate::health::{Breaker, Standing};
+use crate::outcome::Outcome;
 use crate::protocol::ClientProtocol;
 use crate::routing::{self, Candidate, RequestFacts};
 use crate::runtime::{Provider, Runtime};
-use crate::secret::Secret;
 use crate::upstream::{self, transport_error};
+use crate::upstream_keys::{KeyChoice, UpstreamKey};
 use axum::response::{IntoResponse, Response};
 use failures::Failures;
 use http::{HeaderMap, HeaderValue};
 use lmrelay_ir::{ApiError, ChatRequest, Extra, Usage};
 use lmrelay_protocol::ResponseMeta;
-use lmrelay_providers::{Next, UpstreamError};
+use lmrelay_providers::{FailureKind, Next, RateLimits, UpstreamError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What the edge knows about one client exchange.
 pub struct Exchange {
@@ -38,7 +39,9 @@ pub struct Exchange {
     pub started_ms: u64,
     pub headers: HeaderMap,
     /// The gateway key the client presented, if access needs one.
-    pub key: Option<KeyConfig>,
+    pub key: Option<Arc<KeyConfig>>,
+    /// The request's input tokens as estimated before the call (what limits counted).
+    pub estimated_tokens: u64,
 }
 
 /// The header naming the provider that served a response.
@@ -91,10 +94,10 @@ impl Drop for ProbeSlot<'_> {
 pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Response {
     let facts = RequestFacts {
         model: &req.model,
-        key: ex.key.as_ref(),
+        key: ex.key.as_deref(),
         protocol: ex.protocol.family(),
         headers: &ex.headers,
-        estimated_tokens: estimate_tokens(&req),
+        estimated_tokens: ex.estimated_tokens,
         max_output_tokens: req.sampling.max_tokens.map(u64::from),
         stream: req.stream,
     };
@@ -102,6 +105,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         Ok(p) => p,
         Err(e) => return ErrorReply::new(ex.protocol, e).into_response(),
     };
+    let affinity = conversation_affinity(&req);
     let attempts = Attempts {
         rt: &rt,
         ex: &ex,
@@ -146,14 +150,24 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         let candidate = &q.candidate;
         // This candidate's copy, once a refused optional feature has been dropped from it.
         let mut relaxed: Option<ChatRequest> = None;
-        // A key's failure (401, 403, 429) is retried on the provider's next key: each key of
-        // the provider at most once, starting where the rotation stands.
-        for key in provider.keys_from_rotation() {
+        // A key's failure (401, 403, 429) is retried on the provider's next key: each usable
+        // key at most once, the conversation's own key (or the rotation's) first.
+        let choice = provider.keys.choose(affinity, crate::now_ms());
+        if !choice.keyless && choice.keys.is_empty() {
+            failures.record(provider, no_usable_key(provider, &choice));
+            continue;
+        }
+        let keys: Vec<Option<Arc<UpstreamKey>>> = if choice.keyless {
+            vec![None]
+        } else {
+            choice.keys.into_iter().map(Some).collect()
+        };
+        for key in keys {
             if attempts.made.load(Ordering::Relaxed) >= attempts.limit {
                 break 'candidates;
             }
             let outcome = attempts
-                .try_relaxing(&mut req, &mut relaxed, provider, candidate, key)
+                .try_relaxing(&mut req, &mut relaxed, provider, candidate, key.as_deref())
                 .await;
             let err = match outcome {
                 Ok(mut response) => {
@@ -185,6 +199,9 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                 err.kind,
                 crate::now_ms(),
             );
+            if let Some(k) = &key {
+                mark_key(provider, k, &err);
+            }
             let next = err.action().next;
             failures.record(provider, err);
             match next {
@@ -219,7 +236,7 @@ impl Attempts<'_> {
         relaxed: &mut Option<ChatRequest>,
         provider: &Provider,
         candidate: &Candidate,
-        key: Option<&Secret>,
+        key: Option<&UpstreamKey>,
     ) -> Result<Response, Failure> {
         if let Some(r) = relaxed.as_mut() {
             return self.attempt(r, provider, candidate, key).await;
@@ -256,7 +273,7 @@ impl Attempts<'_> {
         req: &mut ChatRequest,
         provider: &Provider,
         candidate: &Candidate,
-        key: Option<&Secret>,
+        key: Option<&UpstreamKey>,
     ) -> Result<Response, Failure> {
         let (rt, ex) = (self.rt, self.ex);
         if provider.adapter.needs_inline_images() && crate::images::has_url_images(req) {
@@ -269,7 +286,12 @@ impl Attempts<'_> {
         if provider.adapter.dialect() == ex.protocol.dialect() {
             req.extra.clone_from(&self.extra);
         }
-        let target = provider.target(&candidate.model, key, ex.protocol.dialect(), &ex.headers);
+        let target = provider.target(
+            &candidate.model,
+            key.map(|k| &k.secret),
+            ex.protocol.dialect(),
+            &ex.headers,
+        );
         let built = provider.adapter.chat_request(req, &target);
         req.extra.clear();
         let http_req = built.map_err(Failure::Local)?;
@@ -288,25 +310,25 @@ impl Attempts<'_> {
             .map_err(|e| Failure::Upstream(transport_error(&e)))?;
         let status = resp.status();
         let upstream_id = upstream::upstream_request_id(resp.headers());
+        let now = crate::now_ms();
+        let rate_limits = RateLimits::read(resp.headers(), now);
+        if let Some(k) = key {
+            k.state.observe(&rate_limits, now);
+        }
         if !status.is_success() {
             let headers = resp.headers().clone();
             let body = upstream::read_body(resp, limits.idle)
                 .await
                 .unwrap_or_default();
-            let err = provider.adapter.error(status.as_u16(), &headers, &body);
+            let mut err = provider.adapter.error(status.as_u16(), &headers, &body);
+            // A rate limit without `retry-after` lasts until the spent budget resets.
+            if err.retry_after.is_none() {
+                err.retry_after = rate_limits.reset_of_spent();
+            }
             return Err(Failure::Upstream(err));
         }
         let result = if req.stream {
-            stream::start(
-                ex,
-                provider,
-                candidate,
-                resp,
-                self.meta.clone(),
-                sent,
-                &rt.config.health,
-            )
-            .await
+            stream::start(self, provider, candidate, resp, sent).await
         } else {
             self.complete(provider, candidate, resp, sent).await
         };
@@ -343,7 +365,9 @@ impl Attempts<'_> {
         provider
             .health
             .record_success(&candidate.stats, Some(sent.elapsed()), None);
-        log_done(self.ex, &provider.config.name, &answer.usage, "complete");
+        let mut outcome = pending_outcome(self.ex, provider, candidate);
+        outcome.usage = answer.usage;
+        outcome.finish(&self.rt.live.store);
         let bytes = self
             .ex
             .protocol
@@ -352,18 +376,107 @@ impl Attempts<'_> {
     }
 }
 
-/// Logs the end of an exchange, with its token counts.
-fn log_done(ex: &Exchange, provider: &str, usage: &Usage, outcome: &str) {
-    tracing::debug!(
-        request_id = %ex.request_id,
-        provider,
-        input_tokens = usage.input,
-        output_tokens = usage.output,
-        cached_tokens = usage.cache_read,
-        duration_ms = ex.started.elapsed().as_millis() as u64,
-        outcome,
-        "request finished"
+/// How long a key cools when the provider gave no time: a rate limit passes in seconds, an
+/// exhausted quota does not.
+const RATE_LIMIT_COOLING: Duration = Duration::from_secs(1);
+const QUOTA_COOLING: Duration = Duration::from_secs(600);
+const MAX_COOLING: Duration = Duration::from_secs(3600);
+
+/// Applies the failure table's key marks: cooling after a rate limit or spent quota, invalid
+/// after the provider rejected the key. Each change is logged once, by its key id.
+fn mark_key(provider: &Provider, key: &UpstreamKey, err: &UpstreamError) {
+    let action = err.action();
+    let name = &provider.config.name;
+    if action.cool_key {
+        let default = if err.kind == FailureKind::QuotaExhausted {
+            QUOTA_COOLING
+        } else {
+            RATE_LIMIT_COOLING
+        };
+        let cooling = err.retry_after.unwrap_or(default).min(MAX_COOLING);
+        if key.state.cool(crate::now_ms(), cooling) {
+            tracing::warn!(
+                provider = %name,
+                key = %key.id,
+                cooling_ms = cooling.as_millis() as u64,
+                failure = err.kind.as_str(),
+                "upstream key cooling"
+            );
+        }
+    }
+    if action.invalidate_key && key.state.invalidate() {
+        tracing::warn!(
+            provider = %name,
+            key = %key.id,
+            status = err.error.status,
+            "upstream key rejected by the provider; out of rotation until an admin rotation or a reload"
+        );
+    }
+}
+
+/// The failure of a provider none of whose keys may be used now: a rate limit until the
+/// first cooling key is back (so the client's 503 carries the earliest `Retry-After`), or,
+/// when every key was rejected, a bad key.
+fn no_usable_key(provider: &Provider, choice: &KeyChoice) -> UpstreamError {
+    let name = &provider.config.name;
+    if choice.all_invalid {
+        return UpstreamError::new(
+            FailureKind::BadKey,
+            ApiError::new(
+                lmrelay_ir::ErrorKind::Authentication,
+                format!("Every API key of provider `{name}` was rejected; rotate them (POST /admin/keys/rotate)."),
+            )
+            .with_status(401),
+        );
+    }
+    let wait = choice.cooling_until.map(|t| {
+        Duration::from_millis(t.saturating_sub(crate::now_ms())).max(Duration::from_millis(1))
+    });
+    let mut err = UpstreamError::new(
+        FailureKind::RateLimited,
+        ApiError::new(
+            lmrelay_ir::ErrorKind::RateLimited,
+            format!("Every API key of provider `{name}` is cooling down after a rate limit."),
+        )
+        .with_status(429),
     );
+    err.retry_after = wait;
+    err
+}
+
+/// A hash of how a conversation begins (its system prompt and first user turn), so that its
+/// later requests go to the same upstream key and find the provider's prompt cache warm.
+fn conversation_affinity(req: &ChatRequest) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let first_user = req
+        .messages
+        .iter()
+        .position(|m| m.role == lmrelay_ir::Role::User)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for m in &req.messages[..=first_user] {
+        for part in &m.content {
+            if let lmrelay_ir::ContentPart::Text { text, .. } = part {
+                text.hash(&mut h);
+            }
+        }
+    }
+    Some(h.finish())
+}
+
+/// The outcome of an exchange served by `candidate`, before its usage is known.
+fn pending_outcome(ex: &Exchange, provider: &Provider, candidate: &Candidate) -> Outcome {
+    Outcome {
+        request_id: ex.request_id.clone(),
+        key: ex.key.clone(),
+        provider: provider.config.name.clone(),
+        model: candidate.model.clone(),
+        usage: Usage::default(),
+        estimated_tokens: ex.estimated_tokens,
+        price: routing::strategy::price_of(&provider.config.prices, &candidate.model).copied(),
+        started: ex.started,
+        admitted_ms: ex.started_ms,
+        result: "complete",
+    }
 }
 
 /// Sets `x-lmrelay-provider`.

@@ -21,9 +21,10 @@ pub async fn embed(
     let mut failures = Failures::default();
     for (c, _) in &plan.candidates {
         let provider = &rt.providers[c.provider];
+        let key = provider.next_key();
         let target = provider.target(
             &c.model,
-            provider.next_key(),
+            key.as_ref().map(|k| &k.secret),
             ex.protocol.dialect(),
             &ex.headers,
         );
@@ -88,9 +89,10 @@ pub async fn count_tokens(
         );
     };
     let provider = &rt.providers[c.provider];
+    let key = provider.next_key();
     let target = provider.target(
         &c.model,
-        provider.next_key(),
+        key.as_ref().map(|k| &k.secret),
         ex.protocol.dialect(),
         &ex.headers,
     );
@@ -119,7 +121,7 @@ fn plan_for(
 ) -> Result<crate::routing::Plan, Response> {
     let facts = crate::routing::RequestFacts {
         model,
-        key: ex.key.as_ref(),
+        key: ex.key.as_deref(),
         protocol: ex.protocol.family(),
         headers: &ex.headers,
         estimated_tokens,

@@ -2,19 +2,21 @@
 //! response head, then translate event by event, pulling upstream bytes only as fast as the
 //! client reads (backpressure) and dropping the upstream request when the client leaves.
 
-use super::Exchange;
+use super::Attempts;
 use crate::config::HealthConfig;
 use crate::health::{ProviderHealth, TargetStats};
+use crate::outcome::Outcome;
 use crate::routing::Candidate;
 use crate::runtime::Provider;
+use crate::store::StateStore;
 use crate::upstream::{self, transport_error, SendError};
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{BoxStream, StreamExt};
 use http::HeaderValue;
-use lmrelay_ir::{StreamEvent, Usage};
-use lmrelay_protocol::{ResponseMeta, StreamDecoder, StreamEncoder};
+use lmrelay_ir::StreamEvent;
+use lmrelay_protocol::{StreamDecoder, StreamEncoder};
 use lmrelay_providers::FailureKind;
 use lmrelay_providers::UpstreamError;
 use std::sync::Arc;
@@ -24,14 +26,13 @@ use std::time::{Duration, Instant};
 /// head and hands the rest to a [`StreamRelay`]. A failure before that point is returned, so
 /// the attempt loop can still fail over and the client still gets a status.
 pub(super) async fn start(
-    ex: &Exchange,
+    attempts: &Attempts<'_>,
     provider: &Provider,
     candidate: &Candidate,
     resp: reqwest::Response,
-    meta: ResponseMeta,
     sent: Instant,
-    health: &HealthConfig,
 ) -> Result<Response, UpstreamError> {
+    let (ex, meta) = (attempts.ex, attempts.meta.clone());
     let limits = &provider.config.timeouts;
     // Pings alone do not hold a client for ever: the first content is due within
     // `first_token_timeout` of sending the request, as a whole.
@@ -98,13 +99,11 @@ pub(super) async fn start(
         idle: limits.idle,
         ended,
         done: false,
-        usage: Usage::default(),
-        request_id: ex.request_id.clone(),
-        provider: provider.config.name.clone(),
-        started: ex.started,
+        outcome: Some(super::pending_outcome(ex, provider, candidate)),
+        store: attempts.rt.live.store.clone(),
         health: provider.health.clone(),
         stats: candidate.stats.clone(),
-        health_config: *health,
+        health_config: attempts.rt.config.health,
         failed: false,
     };
     let body = Body::from_stream(futures_util::stream::unfold(relay, StreamRelay::next_frame));
@@ -144,10 +143,9 @@ struct StreamRelay {
     idle: Duration,
     ended: bool,
     done: bool,
-    usage: Usage,
-    request_id: String,
-    provider: String,
-    started: Instant,
+    /// Finished (with the stream's usage) when the relay is dropped.
+    outcome: Option<Outcome>,
+    store: Arc<dyn StateStore>,
     /// Where a failure after the stream was committed is recorded.
     health: Arc<ProviderHealth>,
     stats: Arc<TargetStats>,
@@ -168,7 +166,11 @@ impl StreamRelay {
             let mut errored = false;
             for e in self.events.drain(..) {
                 match &e {
-                    StreamEvent::Usage(u) => self.usage = *u,
+                    StreamEvent::Usage(u) => {
+                        if let Some(o) = self.outcome.as_mut() {
+                            o.usage = *u;
+                        }
+                    }
                     StreamEvent::Error(_) => errored = true,
                     _ => {}
                 }
@@ -225,20 +227,13 @@ impl StreamRelay {
 
 impl Drop for StreamRelay {
     fn drop(&mut self) {
-        let outcome = if self.done {
-            "stream"
-        } else {
-            "client disconnected"
-        };
-        tracing::debug!(
-            request_id = %self.request_id,
-            provider = %self.provider,
-            input_tokens = self.usage.input,
-            output_tokens = self.usage.output,
-            cached_tokens = self.usage.cache_read,
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            outcome,
-            "request finished"
-        );
+        if let Some(mut o) = self.outcome.take() {
+            o.result = match (self.done, self.failed) {
+                (true, false) => "stream",
+                (true, true) => "stream error",
+                (false, _) => "client disconnected",
+            };
+            o.finish(&self.store);
+        }
     }
 }

@@ -167,6 +167,25 @@ impl Env {
         (status, headers, bytes)
     }
 
+    /// Posts JSON to the admin API with the token the tests configure (`admin-token`).
+    pub async fn post_admin(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("authorization", "Bearer admin-token")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
         let mut req = self.http.get(format!("{}{path}", self.url));
         for (k, v) in headers {

@@ -1,0 +1,133 @@
+//! The admin API under `/admin`, behind `[admin] token` (a bearer token compared in
+//! constant time). Without a token in the current config the routes answer 404, as if absent.
+//! Answers are JSON; errors are `{"error": {"message", "field"?}}` with 400 (malformed),
+//! 401 (token), 404 (unknown), 409 (conflict) or 422 (invalid value). Secrets never appear
+//! in an answer, except a new gateway key's, once, in the answer that creates it.
+
+mod keys;
+mod providers;
+mod usage;
+
+use crate::runtime::Runtime;
+use crate::server::AppState;
+use crate::store::StoreError;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub use providers::load_upstream_keys;
+
+/// The admin routes (mounted always; [`require_token`] hides them without a token).
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/keys", get(keys::list).post(keys::create))
+        .route("/admin/keys/rotate", post(providers::rotate))
+        .route("/admin/keys/{id}", get(keys::show).delete(keys::delete))
+        .route("/admin/keys/{id}/disable", post(keys::disable))
+        .route("/admin/keys/{id}/enable", post(keys::enable))
+        .route("/admin/providers", get(providers::list))
+        .route("/admin/providers/{name}/keys", post(providers::add_key))
+        .route(
+            "/admin/providers/{name}/keys/{id}",
+            axum::routing::delete(providers::remove_key),
+        )
+        .route("/admin/usage", get(usage::report))
+        .layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Answers 404 when no admin token is configured, 401 without the right bearer token.
+async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let rt = st.runtime.load();
+    let Some(token) = &rt.config.admin_token else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "lmrelay has no endpoint here (the admin API needs [admin] token).",
+            None,
+        );
+    };
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match presented {
+        Some(p) if constant_time_eq(p, token.expose()) => next.run(req).await,
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "The admin API needs `Authorization: Bearer <admin token>`.",
+            None,
+        ),
+    }
+}
+
+/// Compares two strings in time that does not depend on where they differ (their SHA-256
+/// digests, byte by byte, without an early exit).
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
+/// An admin error answer.
+pub(crate) fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
+    let mut e = json!({"message": message});
+    if let Some(f) = field {
+        e["field"] = Value::from(f);
+    }
+    (status, axum::Json(json!({ "error": e }))).into_response()
+}
+
+/// A store failure as an admin answer.
+pub(crate) fn store_error(e: StoreError) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
+}
+
+/// Parses a JSON body, naming the field at fault: 400 for malformed JSON or an unknown
+/// field, 422 for a value of the wrong type.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let status = if inner.is_data() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let field = (field != ".").then_some(field);
+        error(
+            status,
+            &format!("Invalid request body: {inner}"),
+            field.as_deref(),
+        )
+    })
+}
+
+/// The current runtime.
+pub(crate) fn runtime(st: &AppState) -> std::sync::Arc<Runtime> {
+    st.runtime.load_full()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", ""));
+    }
+}
