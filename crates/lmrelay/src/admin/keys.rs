@@ -105,7 +105,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
     }
     let secret = new_secret();
     let record = KeyRecord {
-        id: format!("gk_{}", &hash_key(&secret)[..12]),
+        id: format!("gk_{}", random_hex(6)),
         name: name.to_owned(),
         sha256: hash_key(&secret),
         models: new.models,
@@ -194,12 +194,13 @@ fn find(st: &AppState, id: &str) -> Result<KeyRecord, Response> {
 
 /// A new gateway key: `lmr_` and 40 hex digits from the operating system's CSPRNG.
 fn new_secret() -> String {
-    let mut bytes = [0u8; 20];
+    format!("lmr_{}", random_hex(20))
+}
+
+/// `n` random bytes from the operating system's CSPRNG, in hex. (Key ids are random too,
+/// so an id says nothing about its key.)
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
     OsRng.fill_bytes(&mut bytes);
-    let mut s = String::with_capacity(44);
-    s.push_str("lmr_");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -178,6 +178,22 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     relay::chat(a.rt, a.ex, chat).await
 }
 
+/// Counts a request of `tokens` estimated input tokens against its gateway key's limits
+/// (429 when over one).
+pub(crate) async fn admit(
+    a: &mut Accepted,
+    protocol: ClientProtocol,
+    tokens: u64,
+) -> Result<(), Response> {
+    a.ex.estimated_tokens = tokens;
+    let Some(key) = &a.ex.key else {
+        return Ok(());
+    };
+    limits::admit(&*a.rt.live.store, key, tokens, a.ex.started_ms)
+        .await
+        .map_err(|e| ErrorReply::new(protocol, e).into_response())
+}
+
 /// An Ollama request with nothing to answer only loads the model (`/api/chat` with no
 /// messages, `/api/generate` with no prompt); returns whether it came to `/api/generate`.
 fn ollama_load(protocol: ClientProtocol, chat: &lmrelay_ir::ChatRequest) -> Option<bool> {

@@ -25,7 +25,7 @@ pub async fn generate(State(st): State<AppState>, req: Request) -> Response {
 /// `POST /api/embed` and the legacy `POST /api/embeddings`.
 async fn embed_common(st: AppState, req: Request, legacy: bool) -> Response {
     let protocol = ClientProtocol::Ollama;
-    let a = match accept(&st, protocol, req).await {
+    let mut a = match accept(&st, protocol, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -40,6 +40,11 @@ async fn embed_common(st: AppState, req: Request, legacy: bool) -> Response {
     };
     if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
+    }
+    // About four bytes a token: what the limits count before the answer says.
+    let estimate = (a.body.len() / 4) as u64;
+    if let Err(r) = super::admit(&mut a, protocol, estimate).await {
+        return r;
     }
     match relay::embed(a.rt, &a.ex, &embed).await {
         Ok((answer, provider)) => {

@@ -20,7 +20,7 @@ pub async fn completions(State(st): State<AppState>, req: Request) -> Response {
 
 pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
     let protocol = ClientProtocol::OpenAi;
-    let a = match accept(&st, protocol, req).await {
+    let mut a = match accept(&st, protocol, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -30,6 +30,11 @@ pub async fn embeddings(State(st): State<AppState>, req: Request) -> Response {
     };
     if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &embed.model) {
         return ErrorReply::new(protocol, e).into_response();
+    }
+    // About four bytes a token: what the limits count before the answer says.
+    let estimate = (a.body.len() / 4) as u64;
+    if let Err(r) = super::admit(&mut a, protocol, estimate).await {
+        return r;
     }
     match relay::embed(a.rt, &a.ex, &embed).await {
         Ok((answer, provider)) => {

@@ -57,6 +57,13 @@ pub async fn embed(
         match result {
             Ok(answer) => {
                 provider.health.record_success(&c.stats, None, None);
+                let mut outcome = super::pending_outcome(ex, provider, c);
+                // Providers that do not count embedding tokens are charged the estimate.
+                outcome.usage.input = match answer.input_tokens {
+                    0 => ex.estimated_tokens,
+                    n => n,
+                };
+                outcome.finish(&rt.live.store);
                 return Ok((answer, provider.config.name.clone()));
             }
             Err(err) => {

@@ -186,6 +186,15 @@ impl Env {
         )
     }
 
+    /// GETs from the admin API; panics unless it answers 200.
+    pub async fn get_admin(&self, path: &str) -> Value {
+        let (status, bytes) = self
+            .get(path, &[("authorization", "Bearer admin-token")])
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
         let mut req = self.http.get(format!("{}{path}", self.url));
         for (k, v) in headers {
