@@ -21,6 +21,8 @@ pub struct Env {
     pub ollama: MockServer,
     /// `http://127.0.0.1:PORT` of the gateway.
     pub gateway: String,
+    /// Headers of every call through the gateway (the gateway key, when one is used).
+    gateway_headers: Vec<(&'static str, String)>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -32,10 +34,21 @@ pub struct Pair {
     pub gateway: Call,
 }
 
-/// The gateway's config: one provider per mock, no client auth, no routes (the providers'
-/// model lists resolve the mocks' own model names).
-fn config_text(openai: &MockServer, anthropic: &MockServer) -> String {
-    format!(
+/// The gateway key of `--limited-key` runs.
+const GATEWAY_KEY: &str = "bench-gateway-key";
+
+/// The gateway's config: one provider per mock, no routes (the providers' model lists
+/// resolve the mocks' own model names), and no client auth unless `limited_key`: then one
+/// gateway key with `rpm` and `tpm` limits too high to bite.
+fn config_text(openai: &MockServer, anthropic: &MockServer, limited_key: bool) -> String {
+    let key = if limited_key {
+        format!(
+            "\n[[keys]]\nname = \"bench\"\nkey = \"{GATEWAY_KEY}\"\nmodels = [\"*\"]\nrpm = 1000000000\ntpm = 1000000000000\n"
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
         r#"
 listen = "127.0.0.1:0"
 max_body = "4MiB"
@@ -59,14 +72,15 @@ timeout = "30s"
 "#,
         openai = openai.base_url(),
         anthropic = anthropic.base_url(),
-    )
+    );
+    text + key.as_str()
 }
 
 // === impl Env ===
 
 impl Env {
     /// Starts the mocks, then the gateway in front of them.
-    pub async fn start() -> Result<Env, String> {
+    pub async fn start(limited_key: bool) -> Result<Env, String> {
         let cfg = MockConfig {
             keys: vec![UPSTREAM_KEY.to_owned()],
             ..MockConfig::default()
@@ -82,7 +96,7 @@ impl Env {
         let openai = mock(Flavor::OpenAi).await?;
         let anthropic = mock(Flavor::Anthropic).await?;
         let ollama = mock(Flavor::Ollama).await?;
-        let text = config_text(&openai, &anthropic);
+        let text = config_text(&openai, &anthropic, limited_key);
         let config = parse_str(&text, Format::Toml, "bench.toml", &|_| None)
             .map_err(|e| format!("invalid gateway config: {e}"))?;
         let gateway = Gateway::bind(config)
@@ -105,6 +119,11 @@ impl Env {
             anthropic,
             ollama,
             gateway: format!("http://{addr}"),
+            gateway_headers: if limited_key {
+                vec![("authorization", format!("Bearer {GATEWAY_KEY}"))]
+            } else {
+                vec![]
+            },
             stop: Some(stop),
             task: Some(task),
         })
@@ -128,7 +147,12 @@ impl Env {
                 &[("authorization", &auth)],
                 &body,
             )?,
-            gateway: Call::new(&self.gateway, "/v1/chat/completions", &[], &body)?,
+            gateway: Call::new(
+                &self.gateway,
+                "/v1/chat/completions",
+                &self.headers(),
+                &body,
+            )?,
         })
     }
 
@@ -147,8 +171,20 @@ impl Env {
                 ],
                 &native,
             )?,
-            gateway: Call::new(&self.gateway, "/v1/chat/completions", &[], &client)?,
+            gateway: Call::new(
+                &self.gateway,
+                "/v1/chat/completions",
+                &self.headers(),
+                &client,
+            )?,
         })
+    }
+
+    fn headers(&self) -> Vec<(&'static str, &str)> {
+        self.gateway_headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect()
     }
 
     /// Stops the gateway (bounded by its drain timeout) and the mocks.

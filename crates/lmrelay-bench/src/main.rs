@@ -56,6 +56,10 @@ struct Args {
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Send a gateway key that has `rpm` and `tpm` limits (set too high to bite), so the
+    /// runs include authentication and limit accounting.
+    #[arg(long)]
+    limited_key: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,7 +117,7 @@ async fn run(args: Args) -> Result<(), String> {
         args.prompt_words,
         args.stream_words
     );
-    let env = Env::start().await?;
+    let env = Env::start(args.limited_key).await?;
     let client = HttpClient::new();
     if args.only.contains(&Phase::Latency) {
         latency(&env, &client, &args).await?;

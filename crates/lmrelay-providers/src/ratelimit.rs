@@ -8,6 +8,38 @@
 use http::HeaderMap;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// (limit, remaining, reset) header names of each budget.
+const OPENAI_REQUESTS: [&str; 3] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+];
+const OPENAI_TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+const ANTHROPIC_REQUESTS: [&str; 3] = [
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+];
+const ANTHROPIC_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+];
+const ANTHROPIC_INPUT_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-input-tokens-limit",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+];
+const ANTHROPIC_OUTPUT_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-output-tokens-limit",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset",
+];
+
 /// A share of a budget below which a key counts as nearly spent.
 const NEAR_SHARE: f64 = 0.02;
 
@@ -54,30 +86,15 @@ impl RateLimits {
     /// Reads the headers of a response; `now_unix_ms` turns absolute reset times into
     /// durations.
     pub fn read(headers: &HeaderMap, now_unix_ms: u64) -> RateLimits {
-        let openai = |kind: &str| {
-            budget(
-                headers,
-                &format!("x-ratelimit-limit-{kind}"),
-                &format!("x-ratelimit-remaining-{kind}"),
-                &format!("x-ratelimit-reset-{kind}"),
-                now_unix_ms,
-            )
+        let read = |[limit, remaining, reset]: [&str; 3]| {
+            budget(headers, limit, remaining, reset, now_unix_ms)
         };
-        let anthropic = |kind: &str| {
-            budget(
-                headers,
-                &format!("anthropic-ratelimit-{kind}-limit"),
-                &format!("anthropic-ratelimit-{kind}-remaining"),
-                &format!("anthropic-ratelimit-{kind}-reset"),
-                now_unix_ms,
-            )
-        };
-        let requests = openai("requests").or_else(|| anthropic("requests"));
+        let requests = read(OPENAI_REQUESTS).or_else(|| read(ANTHROPIC_REQUESTS));
         let tokens = [
-            openai("tokens"),
-            anthropic("tokens"),
-            anthropic("input-tokens"),
-            anthropic("output-tokens"),
+            read(OPENAI_TOKENS),
+            read(ANTHROPIC_TOKENS),
+            read(ANTHROPIC_INPUT_TOKENS),
+            read(ANTHROPIC_OUTPUT_TOKENS),
         ]
         .into_iter()
         .flatten()

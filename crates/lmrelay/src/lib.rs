@@ -23,6 +23,7 @@ pub mod server;
 pub mod store;
 pub mod upstream;
 pub mod upstream_keys;
+pub mod usage;
 
 pub use config::Config;
 pub use runtime::Runtime;

@@ -8,6 +8,7 @@ use crate::gateway_keys::GatewayKeys;
 use crate::health::{HealthStore, MemoryHealth};
 use crate::store::{MemoryStore, Sealer, StateStore};
 use crate::upstream_keys::UpstreamKeys;
+use crate::usage::UsageRecorder;
 use std::sync::Arc;
 
 pub struct Live {
@@ -15,6 +16,8 @@ pub struct Live {
     pub store: Arc<dyn StateStore>,
     pub upstream_keys: UpstreamKeys,
     pub gateway_keys: GatewayKeys,
+    /// Usage totals on their way to the store.
+    pub usage: Arc<UsageRecorder>,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
     /// then secrets cannot be added at runtime.
     pub sealer: Option<Sealer>,
@@ -28,6 +31,7 @@ impl Live {
             store: Arc::new(MemoryStore::default()),
             upstream_keys: UpstreamKeys::default(),
             gateway_keys: GatewayKeys::default(),
+            usage: Arc::new(UsageRecorder::default()),
             sealer,
         })
     }

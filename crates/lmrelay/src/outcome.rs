@@ -1,18 +1,14 @@
-//! The outcome of one exchange: one record per served request, written when the answer is
-//! complete (a whole body, or a stream's end), that feeds the log line and the accounting —
-//! usage per key, provider and model, the key's tokens-per-minute correction and its
-//! monthly spending. The store write happens in the background, after the answer.
+//! The outcome of one exchange: one record per served request, made when the answer is
+//! complete (a whole body, or a stream's end), that feeds the log line and the accounting
+//! ([`crate::usage`]: usage per key, provider and model, the key's tokens-per-minute
+//! correction and its monthly spending).
 
 use crate::config::{KeyConfig, Price};
-use crate::limits::{self, NANOS_PER_USD};
-use crate::store::{CounterOp, StateStore};
+use crate::live::Live;
 use lmrelay_ir::Usage;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long daily usage counters are kept.
-const USAGE_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
-const MONTH_TTL: Duration = Duration::from_secs(40 * 24 * 3600);
 /// Separates key, provider and model in usage counter names (none of them contains it).
 pub const SEP: char = '\u{1f}';
 
@@ -44,8 +40,9 @@ impl Outcome {
         })
     }
 
-    /// Logs the exchange and records its usage in the background.
-    pub fn finish(self, store: &Arc<dyn StateStore>) {
+    /// Logs the exchange and adds it to the usage totals (written to the store in the
+    /// background, see [`crate::usage`]).
+    pub fn finish(self, live: &Live) {
         tracing::debug!(
             request_id = %self.request_id,
             provider = %self.provider,
@@ -58,57 +55,6 @@ impl Outcome {
             outcome = self.result,
             "request finished"
         );
-        let ops = self.counter_ops(crate::now_ms());
-        let store = store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.counters(&ops).await {
-                tracing::warn!(error = %e, "usage not recorded: the state store failed");
-            }
-        });
-    }
-
-    /// The counter updates for this outcome, at `now_ms`.
-    pub fn counter_ops(&self, now_ms: u64) -> Vec<CounterOp> {
-        let key = self.key.as_ref().map_or("-", |k| k.name.as_str());
-        let day = &lmrelay_protocol::time::rfc3339_from_unix_ms(now_ms)[..10];
-        let base = format!("usage:{day}:{key}{SEP}{}{SEP}{}", self.provider, self.model);
-        let cost = (self.cost_usd() * NANOS_PER_USD).round() as i64;
-        let u = &self.usage;
-        let mut ops = Vec::with_capacity(7);
-        for (field, n) in [
-            ("requests", 1),
-            ("input", u.input as i64),
-            ("output", u.output as i64),
-            ("cached", u.cache_read as i64),
-            ("cost_nano", cost),
-        ] {
-            ops.push(CounterOp::add(
-                format!("{base}:{field}"),
-                n,
-                Some(USAGE_TTL),
-            ));
-        }
-        if let Some(k) = &self.key {
-            if k.tpm.is_some() {
-                // The limit counted the estimate; count what was really used instead.
-                let real = (u.input + u.output) as i64;
-                let delta = real - self.estimated_tokens as i64;
-                if delta != 0 {
-                    ops.push(CounterOp::add(
-                        limits::tpm_key(&k.name, self.admitted_ms),
-                        delta,
-                        Some(Duration::from_secs(180)),
-                    ));
-                }
-            }
-            if cost != 0 {
-                ops.push(CounterOp::add(
-                    limits::budget_key(&k.name, now_ms),
-                    cost,
-                    Some(MONTH_TTL),
-                ));
-            }
-        }
-        ops
+        live.usage.record(&self, crate::now_ms());
     }
 }

@@ -107,6 +107,8 @@ impl Gateway {
     ) -> Result<(), ServeError> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let checks = checker::spawn(self.state.runtime.clone());
+        let live = self.state.live.clone();
+        let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
         let app = router(self.state);
         // Stream frames are small writes: without TCP_NODELAY each would wait on a delayed ACK
         // (about 40 ms on Linux).
@@ -126,14 +128,18 @@ impl Gateway {
         );
         let _ = tx.send(true);
         checks.abort();
-        match tokio::time::timeout(self.drain, server).await {
+        let served = match tokio::time::timeout(self.drain, server).await {
             Ok(Ok(result)) => result.map_err(ServeError::Io),
             Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),
             Err(_) => {
                 tracing::warn!("drain timeout reached; closing the remaining connections");
                 Ok(())
             }
-        }
+        };
+        // The last usage totals, from the requests that just finished.
+        flusher.abort();
+        live.usage.flush(&*live.store).await;
+        served
     }
 }
 

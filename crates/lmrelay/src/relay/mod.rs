@@ -367,7 +367,7 @@ impl Attempts<'_> {
             .record_success(&candidate.stats, Some(sent.elapsed()), None);
         let mut outcome = pending_outcome(self.ex, provider, candidate);
         outcome.usage = answer.usage;
-        outcome.finish(&self.rt.live.store);
+        outcome.finish(&self.rt.live);
         let bytes = self
             .ex
             .protocol

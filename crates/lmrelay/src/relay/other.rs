@@ -63,7 +63,7 @@ pub async fn embed(
                     0 => ex.estimated_tokens,
                     n => n,
                 };
-                outcome.finish(&rt.live.store);
+                outcome.finish(&rt.live);
                 return Ok((answer, provider.config.name.clone()));
             }
             Err(err) => {

@@ -5,10 +5,10 @@
 use super::Attempts;
 use crate::config::HealthConfig;
 use crate::health::{ProviderHealth, TargetStats};
+use crate::live::Live;
 use crate::outcome::Outcome;
 use crate::routing::Candidate;
 use crate::runtime::Provider;
-use crate::store::StateStore;
 use crate::upstream::{self, transport_error, SendError};
 use axum::body::Body;
 use axum::response::Response;
@@ -100,7 +100,7 @@ pub(super) async fn start(
         ended,
         done: false,
         outcome: Some(super::pending_outcome(ex, provider, candidate)),
-        store: attempts.rt.live.store.clone(),
+        live: attempts.rt.live.clone(),
         health: provider.health.clone(),
         stats: candidate.stats.clone(),
         health_config: attempts.rt.config.health,
@@ -145,7 +145,7 @@ struct StreamRelay {
     done: bool,
     /// Finished (with the stream's usage) when the relay is dropped.
     outcome: Option<Outcome>,
-    store: Arc<dyn StateStore>,
+    live: Arc<Live>,
     /// Where a failure after the stream was committed is recorded.
     health: Arc<ProviderHealth>,
     stats: Arc<TargetStats>,
@@ -233,7 +233,7 @@ impl Drop for StreamRelay {
                 (true, true) => "stream error",
                 (false, _) => "client disconnected",
             };
-            o.finish(&self.store);
+            o.finish(&self.live);
         }
     }
 }

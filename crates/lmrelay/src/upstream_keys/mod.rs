@@ -77,7 +77,7 @@ pub fn key_id(secret: &str) -> String {
 
 impl UpstreamKeys {
     /// The pool of `provider`, with its config keys set to `config_keys` (a key that stays
-    /// keeps its state; runtime keys stay).
+    /// keeps its cooling, loses an invalid mark; runtime keys stay).
     pub fn pool(&self, provider: &str, config_keys: &[Secret]) -> Arc<KeyPool> {
         let pool = {
             let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,6 +129,11 @@ impl KeyPool {
                     .iter()
                     .find(|k| k.id == id && k.origin == KeyOrigin::Config)
                     .cloned();
+                // A reload brings a rejected key back (its cooling stands: the provider
+                // said when).
+                if let Some(k) = &kept {
+                    k.state.revalidate();
+                }
                 next.push(kept.unwrap_or_else(|| new_key(s.clone(), KeyOrigin::Config)));
             }
             let runtime: Vec<Arc<UpstreamKey>> = current
@@ -282,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn config_keys_keep_their_state_and_runtime_keys_stay() {
+    fn config_keys_keep_their_cooling_and_runtime_keys_stay() {
         let reg = UpstreamKeys::default();
         let a = Secret::new("a".to_owned());
         let p = reg.pool("p", std::slice::from_ref(&a));
@@ -294,8 +299,14 @@ mod tests {
         assert_eq!(keys.len(), 3);
         assert_eq!(
             keys[0].state.status(0),
-            KeyStatus::Invalid,
-            "kept across a reload"
+            KeyStatus::Ok,
+            "a reload brings it back"
+        );
+        keys[0].state.cool(0, Duration::from_secs(5));
+        let again = reg.pool("p", &[Secret::new("a".to_owned())]);
+        assert!(
+            matches!(again.keys()[0].state.status(0), KeyStatus::Cooling(_)),
+            "cooling stands"
         );
         assert!(p.remove(&id));
         assert!(

@@ -83,6 +83,11 @@ impl KeyState {
         self.near_until_ms.store(until, Ordering::Relaxed);
     }
 
+    /// Takes back an invalid mark (a reload brings a rejected config key back).
+    pub fn revalidate(&self) {
+        self.invalid.store(false, Ordering::Relaxed);
+    }
+
     /// Clears every mark (an admin rotation).
     pub fn clear(&self) {
         self.cooling_until_ms.store(0, Ordering::Relaxed);
