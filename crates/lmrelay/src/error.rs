@@ -96,7 +96,7 @@ impl GatewayError {
                 };
                 ApiError::new(kind, message.clone())
                     .with_status(503)
-                    .with_retry_after(Some(retry_after.map_or(1, |d| d.as_secs().max(1))))
+                    .with_retry_after(Some(retry_after.map_or(1, whole_seconds)))
             }
             GatewayError::Timeout { provider } => ApiError::new(
                 ErrorKind::Timeout,
@@ -114,7 +114,7 @@ impl GatewayError {
                     "budget_usd" => "budget_exceeded",
                     _ => "rate_limit_exceeded",
                 })
-                .with_retry_after(Some(retry_after.as_secs().max(1))),
+                .with_retry_after(Some(whole_seconds(*retry_after))),
             GatewayError::RegionNotAllowed { model, regions } => ApiError::new(
                 ErrorKind::PermissionDenied,
                 format!("No provider of the model `{model}` is in an allowed region; allowed: {regions}."),
@@ -122,6 +122,12 @@ impl GatewayError {
             .with_code("region_not_allowed"),
         }
     }
+}
+
+/// A wait in whole seconds for `Retry-After`: rounded up (a client that waits what it is told
+/// must not come back early), at least 1.
+pub fn whole_seconds(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
 }
 
 /// A non-retryable upstream error as the client sees it: its own 4xx when the request was at

@@ -128,7 +128,7 @@ pub async fn admit(
         message: format!(
             "The gateway key `{}` is over {what}; retry in {} s.",
             key.name,
-            retry_after.as_secs().max(1)
+            crate::error::whole_seconds(retry_after)
         ),
         retry_after,
     })
@@ -161,7 +161,7 @@ pub async fn admit_anonymous(
                 limit: "anonymous_rpm",
                 message: format!(
                     "Requests without a gateway key from {ip} are over {rpm} per minute; retry in {} s.",
-                    retry_after.as_secs().max(1)
+                    crate::error::whole_seconds(retry_after)
                 ),
                 retry_after,
             })
@@ -211,7 +211,7 @@ fn days_from_civil(y: u64, m: u64) -> u64 {
 /// Whether the anonymous limit applies to a caller at `ip` (loopback callers are exempt
 /// unless `anonymous_loopback` is set).
 pub fn anonymous_applies(ip: std::net::IpAddr, loopback_too: bool) -> bool {
-    loopback_too || !ip.is_loopback()
+    loopback_too || !ip.to_canonical().is_loopback()
 }
 
 #[cfg(test)]

@@ -173,14 +173,21 @@ impl Provider {
         }
     }
 
-    /// The first usable key in rotation (for requests that try one key: embeddings, token
-    /// counts, health checks); `None` when the provider has no usable key.
-    pub fn next_key(&self) -> Option<Arc<crate::upstream_keys::UpstreamKey>> {
-        self.keys
-            .choose(None, crate::now_ms())
-            .keys
-            .into_iter()
-            .next()
+    /// The key for a request that tries one (embeddings, token counts, health checks):
+    /// `Ok(None)` for a provider without keys, `Err` with the choice when it has keys but
+    /// none is usable now (every one cooling or rejected).
+    pub fn next_key(
+        &self,
+    ) -> Result<Option<Arc<crate::upstream_keys::UpstreamKey>>, crate::upstream_keys::KeyChoice>
+    {
+        let choice = self.keys.choose(None, crate::now_ms());
+        if choice.keyless {
+            return Ok(None);
+        }
+        if choice.keys.is_empty() {
+            return Err(choice);
+        }
+        Ok(choice.keys.into_iter().next())
     }
 
     /// The stats of one of this provider's models.

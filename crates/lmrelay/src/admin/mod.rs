@@ -1,7 +1,7 @@
 //! The admin API under `/admin`, behind `[admin] token` (a bearer token compared in
 //! constant time). Without a token in the current config the routes answer 404, as if absent.
-//! Answers are JSON; errors are `{"error": {"message", "field"?}}` with 400 (malformed),
-//! 401 (token), 404 (unknown), 409 (conflict) or 422 (invalid value). Secrets never appear
+//! Answers are JSON; errors are `{"error": {"message", "field"?}}` with 400 (not JSON),
+//! 401 (token), 404 (unknown), 409 (conflict) or 422 (a missing, unknown or invalid field). Secrets never appear
 //! in an answer, except a new gateway key's, once, in the answer that creates it.
 
 mod keys;
@@ -94,11 +94,11 @@ pub(crate) fn store_error(e: StoreError) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
 }
 
-/// Parses a JSON body, naming the field at fault: 400 for malformed JSON or an unknown
-/// field, 422 for a value of the wrong type.
+/// Parses a JSON body, naming the field at fault: 400 for text that is not one JSON value,
+/// 422 for a missing, unknown or mistyped field.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let status = if inner.is_data() {
@@ -112,7 +112,15 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
             &format!("Invalid request body: {inner}"),
             field.as_deref(),
         )
-    })
+    })?;
+    de.end().map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request body: text after the JSON value.",
+            None,
+        )
+    })?;
+    Ok(value)
 }
 
 /// The current runtime.

@@ -438,6 +438,12 @@ fn check_durations(raw: &RawConfig, ctx: &mut Ctx) {
                 format!("unknown store backend `{b}`; use \"memory\" or \"redis\""),
             );
         }
+        if s.backend.as_deref() == Some("redis") {
+            ctx.error(
+                "store.backend",
+                "the Redis store is not available in this version yet; use \"memory\" (one process)",
+            );
+        }
     }
 }
 
@@ -828,6 +834,29 @@ fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> 
             );
             continue;
         };
+        // Limits, usage and logs know a key by its name.
+        if k.name.trim().is_empty() || k.name == "-" {
+            ctx.error(
+                &at("name"),
+                "a key needs a name (and `-` is reserved for requests without a key)",
+            );
+        } else if out.iter().any(|o: &KeyConfig| o.name == k.name) {
+            ctx.error(&at("name"), format!("key name `{}` is used twice", k.name));
+        }
+        for (field, v) in [("rpm", k.rpm), ("tpm", k.tpm)] {
+            if v == Some(0) {
+                ctx.error(
+                    &at(field),
+                    "a limit of 0 refuses every request; leave it out for no limit",
+                );
+            }
+        }
+        if k.budget_usd.is_some_and(|b| !b.is_finite() || b < 0.0) {
+            ctx.error(
+                &at("budget_usd"),
+                "must be a non-negative number of US dollars",
+            );
+        }
         out.push(KeyConfig {
             name: k.name,
             key,

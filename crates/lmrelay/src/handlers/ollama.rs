@@ -95,6 +95,9 @@ pub async fn show(State(st): State<AppState>, req: Request) -> Response {
         Ok(m) => m,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
+    if let Err(e) = crate::auth::authorize_model(a.ex.key.as_deref(), &model) {
+        return ErrorReply::new(protocol, e).into_response();
+    }
     match super::openai::model_info(&a.rt, &model) {
         Some(m) => json(ollama::encode_show(&m)),
         None => ErrorReply::new(

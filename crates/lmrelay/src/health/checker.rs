@@ -35,7 +35,10 @@ pub async fn check_all(rt: &Runtime) {
 
 async fn check(rt: &Runtime, provider: &Provider) {
     let headers = http::HeaderMap::new();
-    let key = provider.next_key();
+    let Ok(key) = provider.next_key() else {
+        // Every key is cooling or rejected: the keys' state says it, not the provider's.
+        return;
+    };
     let target = provider.target(
         "",
         key.as_ref().map(|k| &k.secret),

@@ -21,7 +21,13 @@ pub async fn embed(
     let mut failures = Failures::default();
     for (c, _) in &plan.candidates {
         let provider = &rt.providers[c.provider];
-        let key = provider.next_key();
+        let key = match provider.next_key() {
+            Ok(k) => k,
+            Err(choice) => {
+                failures.record(provider, super::no_usable_key(provider, &choice));
+                continue;
+            }
+        };
         let target = provider.target(
             &c.model,
             key.as_ref().map(|k| &k.secret),
@@ -96,7 +102,10 @@ pub async fn count_tokens(
         );
     };
     let provider = &rt.providers[c.provider];
-    let key = provider.next_key();
+    let Ok(key) = provider.next_key() else {
+        // No usable key to count with: estimate.
+        return Ok((estimate_tokens(req), None));
+    };
     let target = provider.target(
         &c.model,
         key.as_ref().map(|k| &k.secret),
