@@ -101,7 +101,10 @@ def _wait_healthy(url: str, proc: subprocess.Popen, deadline: float, log: Path) 
     raise RuntimeError(f"lmrelay not healthy within 30 s ({last}):\n{log.read_text(errors='replace')}")
 
 
-def config_text(port: int, urls: dict[str, str]) -> str:
+ADMIN_TOKEN = "e2e-admin-token"
+
+
+def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN) -> str:
     """The gateway config: our top-level keys, then the providers and routes shared with the
     Rust integration tests (testdata/mock-routes.toml)."""
     shared = (ROOT / "testdata" / "mock-routes.toml").read_text()
@@ -111,7 +114,18 @@ def config_text(port: int, urls: dict[str, str]) -> str:
     # No active checks and no breaker trips: tests that fail upstreams on purpose
     # (test_failover, test_cross_protocol) must not reorder the candidates of later tests.
     health = '[health]\ninterval = "0s"\nfailure_threshold = 1000\n'
-    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{shared}'
+    # The admin API, so tests can clear the key marks that their injected 429s and 401s leave.
+    admin = f'[admin]\ntoken = "{admin_token}"\n'
+    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{admin}\n{shared}'
+
+
+def rotate_upstream_keys(gateway: str, http, admin_token: str = ADMIN_TOKEN) -> None:
+    """Clears every upstream key's cooling and invalid marks (an injected 429 cools a key
+    for its retry-after; a later test must find the keys fresh)."""
+    for provider in ("oa", "an", "ol"):
+        r = http.post(f"{gateway}/admin/keys/rotate", json={"provider": provider},
+                      headers={"Authorization": f"Bearer {admin_token}"})
+        assert r.status_code == 200, r.text
 
 
 @pytest.fixture(scope="session")

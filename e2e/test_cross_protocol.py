@@ -12,6 +12,8 @@ import ollama
 import openai
 import pytest
 
+from conftest import rotate_upstream_keys
+
 from helpers import CACHE_READ, CACHING_UPSTREAMS
 
 PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -189,6 +191,8 @@ def faults(stack):
     yield set_faults
     for root in roots.values():
         httpx.post(root + "/mock/reset", timeout=10)
+    with httpx.Client(timeout=10) as http:
+        rotate_upstream_keys(stack.gateway, http)
 
 
 def test_upstream_unavailable_openai_client(oai, route, faults):

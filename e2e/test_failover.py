@@ -19,6 +19,8 @@ import ollama
 import openai
 import pytest
 
+from conftest import rotate_upstream_keys
+
 ROUTE = "failover-chain"
 TIMEOUT = 20.0
 CHAIN = ["oa", "an", "ol"]  # the route's providers, in order
@@ -81,8 +83,10 @@ def upstreams(stack, mock_http):
         "ol": stack.ollama_upstream,
     }, mock_http)
     u.reset()
+    rotate_upstream_keys(stack.gateway, mock_http)
     yield u
     u.reset()
+    rotate_upstream_keys(stack.gateway, mock_http)
 
 
 @pytest.fixture(scope="module")

@@ -46,16 +46,21 @@ pub fn authenticate(
         .authenticate(&rt.config_keys, rt.config.auth, presented_key(headers))
 }
 
-/// Checks a key's model allowlist.
+/// Checks a key's model allowlist. An Ollama client's `name:latest` is `name` when `name` is
+/// allowed (as model resolution treats it).
 pub fn authorize_model(key: Option<&KeyConfig>, model: &str) -> Result<(), GatewayError> {
-    match key {
-        None => Ok(()),
-        Some(k) if k.models.iter().any(|p| glob::matches(p, model)) => Ok(()),
-        Some(k) => Err(GatewayError::ModelNotAllowed {
-            key: k.name.clone(),
-            model: model.to_owned(),
-        }),
+    let Some(k) = key else {
+        return Ok(());
+    };
+    let allowed = |m: &str| k.models.iter().any(|p| glob::matches(p, m));
+    let base = model.strip_suffix(":latest").filter(|b| !b.is_empty());
+    if allowed(model) || base.is_some_and(allowed) {
+        return Ok(());
     }
+    Err(GatewayError::ModelNotAllowed {
+        key: k.name.clone(),
+        model: model.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +103,10 @@ mod tests {
         assert!(authorize_model(a.as_deref(), "gpt-4o").is_ok());
         assert!(authorize_model(a.as_deref(), "claude").is_err());
         assert!(authorize_model(b.as_deref(), "gpt-4o").is_err());
+        assert!(
+            authorize_model(a.as_deref(), "gpt-4o:latest").is_ok(),
+            "Ollama's name:latest"
+        );
     }
 
     #[test]

@@ -44,26 +44,24 @@ fn view(r: &KeyRecord) -> Value {
     })
 }
 
+/// A config file's key as admin answers show it.
+fn config_view(k: &crate::config::KeyConfig) -> Value {
+    json!({
+        "id": format!("cfg:{}", k.name),
+        "name": k.name,
+        "source": "config",
+        "models": k.models,
+        "rpm": k.rpm,
+        "tpm": k.tpm,
+        "budget_usd": k.budget_usd,
+        "regions": k.regions,
+        "disabled": false,
+    })
+}
+
 pub async fn list(State(st): State<AppState>) -> Response {
     let rt = runtime(&st);
-    let mut keys: Vec<Value> = rt
-        .config
-        .keys
-        .iter()
-        .map(|k| {
-            json!({
-                "id": format!("cfg:{}", k.name),
-                "name": k.name,
-                "source": "config",
-                "models": k.models,
-                "rpm": k.rpm,
-                "tpm": k.tpm,
-                "budget_usd": k.budget_usd,
-                "regions": k.regions,
-                "disabled": false,
-            })
-        })
-        .collect();
+    let mut keys: Vec<Value> = rt.config.keys.iter().map(config_view).collect();
     keys.extend(rt.live.gateway_keys.records().iter().map(view));
     axum::Json(json!({ "keys": keys })).into_response()
 }
@@ -131,6 +129,12 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Some(name) = id.strip_prefix("cfg:") {
+        let rt = runtime(&st);
+        if let Some(k) = rt.config.keys.iter().find(|k| k.name == name) {
+            return axum::Json(config_view(k)).into_response();
+        }
+    }
     match find(&st, &id) {
         Ok(r) => axum::Json(view(&r)).into_response(),
         Err(resp) => resp,

@@ -60,14 +60,15 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    match presented {
-        Some(p) if constant_time_eq(p, token.expose()) => next.run(req).await,
-        _ => error(
-            StatusCode::UNAUTHORIZED,
-            "The admin API needs `Authorization: Bearer <admin token>`.",
-            None,
-        ),
+    if presented.is_some_and(|p| constant_time_eq(p, token.expose())) {
+        return next.run(req).await;
     }
+    crate::handlers::discard_body(req.into_body()).await;
+    error(
+        StatusCode::UNAUTHORIZED,
+        "The admin API needs `Authorization: Bearer <admin token>`.",
+        None,
+    )
 }
 
 /// Compares two strings in time that does not depend on where they differ (their SHA-256
@@ -106,7 +107,13 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
         } else {
             StatusCode::BAD_REQUEST
         };
-        let field = (field != ".").then_some(field);
+        // A missing or unknown field is reported at its parent; its name is in the message.
+        let message = inner.to_string();
+        let field = if field == "." {
+            named_field(&message)
+        } else {
+            Some(field)
+        };
         error(
             status,
             &format!("Invalid request body: {inner}"),
@@ -123,6 +130,14 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     Ok(value)
 }
 
+/// The field serde names in "missing field `x`" or "unknown field `x`".
+fn named_field(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
 /// The current runtime.
 pub(crate) fn runtime(st: &AppState) -> std::sync::Arc<Runtime> {
     st.runtime.load_full()
@@ -137,5 +152,18 @@ mod tests {
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
         assert!(!constant_time_eq("abc", ""));
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        assert_eq!(
+            named_field("missing field `models`").as_deref(),
+            Some("models")
+        );
+        assert_eq!(
+            named_field("unknown field `colour`, expected one of `name`").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(named_field("invalid type"), None);
     }
 }

@@ -38,16 +38,27 @@ pub(crate) async fn accept(
     let rt = st.runtime.load_full();
     let (parts, body) = req.into_parts();
     let fail = |e: GatewayError| ErrorReply::new(protocol, e).into_response();
-    let key = auth::authenticate(&rt, &parts.headers).map_err(fail)?;
+    let key = match auth::authenticate(&rt, &parts.headers) {
+        Ok(k) => k,
+        Err(e) => {
+            // Read the body off first, so the connection stays usable for the client's next
+            // request (answering mid-body would force hyper to close it).
+            discard_body(body).await;
+            return Err(fail(e));
+        }
+    };
     if key.is_none() {
         if let (Some(rpm), Some(ConnectInfo(peer))) = (
             rt.config.anonymous_rpm,
             parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>(),
         ) {
             if limits::anonymous_applies(peer.ip(), rt.config.anonymous_loopback) {
-                limits::admit_anonymous(&*rt.live.store, peer.ip(), rpm, crate::now_ms())
-                    .await
-                    .map_err(fail)?;
+                let admitted =
+                    limits::admit_anonymous(&*rt.live.store, peer.ip(), rpm, crate::now_ms()).await;
+                if let Err(e) = admitted {
+                    discard_body(body).await;
+                    return Err(fail(e));
+                }
             }
         }
     }
@@ -92,6 +103,22 @@ const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long an oversized body is drained, in all.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads a body that will not be used and throws it away, bounded in bytes and time
+/// ([`DRAIN_LIMIT`], [`DRAIN_DEADLINE`]), so that a refused request leaves its connection
+/// ready for the next one.
+pub(crate) async fn discard_body(mut body: axum::body::Body) {
+    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    let mut seen = 0usize;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+}
 
 /// Reads a request body of at most `limit` bytes. Past the limit it keeps reading, bounded
 /// in bytes and time, and throws the rest away, then reports the body as too large.
