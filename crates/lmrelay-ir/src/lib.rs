@@ -6,6 +6,7 @@
 pub mod embed;
 pub mod error;
 pub mod model;
+pub mod replay;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -14,6 +15,7 @@ pub mod usage;
 pub use embed::{EmbedInput, EmbedRequest, EmbedResponse};
 pub use error::{ApiError, ErrorKind};
 pub use model::ModelInfo;
+pub use replay::StreamCollector;
 pub use request::{
     ChatRequest, ContentPart, ImageSource, Message, Reasoning, ResponseFormat, Role, Sampling,
     Tool, ToolChoice,

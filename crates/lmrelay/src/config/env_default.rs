@@ -84,6 +84,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         routes: vec![],
         keys: vec![],
         health: Default::default(),
+        cache: Default::default(),
         rules: vec![],
         script: None,
     }

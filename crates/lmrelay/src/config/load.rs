@@ -326,7 +326,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
-    check_durations(&raw, ctx);
+    check_store(&raw, ctx);
     let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen = match parse_listen(&listen_text) {
         Ok(a) => a,
@@ -368,6 +368,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
     let routes = validate_routes(raw.routes, &providers, ctx);
     let keys = validate_keys(raw.keys, ctx);
     let health = validate_health(raw.health.as_ref(), ctx);
+    let cache = validate_cache(raw.cache.as_ref(), ctx);
     let rules = validate_rules(raw.rules, &providers, ctx);
     let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
@@ -412,21 +413,33 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         routes,
         keys,
         health,
+        cache,
         rules,
         script,
     }
 }
 
-/// Durations of sections that later features use are checked now, so a typo fails early.
-fn check_durations(raw: &RawConfig, ctx: &mut Ctx) {
-    let mut check = |field: &str, v: &Option<String>| {
-        if let Some(Err(m)) = v.as_deref().map(parse_duration) {
-            ctx.error(field, m);
-        }
+fn validate_cache(raw: Option<&super::raw::RawCache>, ctx: &mut Ctx) -> super::CacheConfig {
+    let d = super::CacheConfig::default();
+    let Some(c) = raw else {
+        return d;
     };
-    if let Some(c) = &raw.cache {
-        check("cache.ttl", &c.ttl);
+    let cache = super::CacheConfig {
+        enabled: c.enabled.unwrap_or(d.enabled),
+        ttl: ctx.duration("cache.ttl", c.ttl.as_deref(), d.ttl),
+        max_entries: c.max_entries.unwrap_or(d.max_entries),
+    };
+    if cache.ttl.is_zero() {
+        ctx.error(
+            "cache.ttl",
+            "must be longer than zero; set enabled = false to turn the cache off",
+        );
     }
+    cache
+}
+
+/// The `[store]` section: a backend this version has.
+fn check_store(raw: &RawConfig, ctx: &mut Ctx) {
     if let Some(s) = &raw.store {
         if let Some(b) = s
             .backend

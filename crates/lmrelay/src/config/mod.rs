@@ -46,6 +46,7 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub keys: Vec<KeyConfig>,
     pub health: HealthConfig,
+    pub cache: CacheConfig,
     /// Policy rules, first match wins.
     pub rules: Vec<RuleConfig>,
     /// The compiled routing script, if one is configured.
@@ -78,6 +79,27 @@ impl Default for HealthConfig {
             cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(300),
             exploration: 0.05,
+        }
+    }
+}
+
+/// `[cache]`: the response cache of routes that set `cache = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The global switch.
+    pub enabled: bool,
+    /// How long an answer is served from the cache.
+    pub ttl: Duration,
+    /// At most this many answers are added per `ttl` (so about this many are live at once).
+    pub max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            ttl: Duration::from_secs(60),
+            max_entries: 10_000,
         }
     }
 }

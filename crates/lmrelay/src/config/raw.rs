@@ -68,16 +68,8 @@ pub struct RawStore {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub enabled: Option<bool>,
     pub ttl: Option<String>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub max_entries: Option<u64>,
 }
 

@@ -11,6 +11,7 @@ mod stream;
 
 pub use other::{count_tokens, embed, estimate_tokens};
 
+use crate::cache;
 use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
 use crate::health::{Breaker, Standing};
@@ -70,6 +71,8 @@ struct Attempts<'a> {
     /// Upstream requests sent so far, and the most that may be sent.
     made: AtomicU32,
     limit: u32,
+    /// Where the answer goes in the cache, when the route caches.
+    cache_key: Option<String>,
 }
 
 /// A candidate in the attempt queue; `deferred` once it was put back because another
@@ -106,6 +109,18 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         Err(e) => return ErrorReply::new(ex.protocol, e).into_response(),
     };
     let affinity = conversation_affinity(&req);
+    let cache_key = (plan.cache && rt.config.cache.enabled).then(|| {
+        let name = ex.key.as_ref().map_or("-", |k| k.name.as_str());
+        cache::key(&req, name)
+    });
+    if let Some(key) = cache_key
+        .as_deref()
+        .filter(|_| !cache::refused(&ex.headers))
+    {
+        if let Some((provider, answer)) = cache::get(&rt.live, key).await {
+            return serve_cached(&rt, &ex, &req, &provider, &answer);
+        }
+    }
     let attempts = Attempts {
         rt: &rt,
         ex: &ex,
@@ -118,6 +133,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         },
         made: AtomicU32::new(0),
         limit: plan.max_attempts.unwrap_or(u32::MAX),
+        cache_key,
     };
     let mut queue: VecDeque<Queued> = plan
         .candidates
@@ -172,6 +188,11 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             let err = match outcome {
                 Ok(mut response) => {
                     attempts.set_attempts(response.headers_mut());
+                    if attempts.cache_key.is_some() {
+                        response
+                            .headers_mut()
+                            .insert(cache::CACHE_HEADER, HeaderValue::from_static("miss"));
+                    }
                     return response;
                 }
                 Err(Failure::Client(e)) => {
@@ -368,6 +389,15 @@ impl Attempts<'_> {
         let mut outcome = pending_outcome(self.ex, provider, candidate);
         outcome.usage = answer.usage;
         outcome.finish(&self.rt.live);
+        if let Some(key) = &self.cache_key {
+            cache::put_later(
+                self.rt.live.clone(),
+                self.rt.config.cache,
+                key.clone(),
+                provider.config.name.clone(),
+                answer.clone(),
+            );
+        }
         let bytes = self
             .ex
             .protocol
@@ -461,6 +491,64 @@ fn conversation_affinity(req: &ChatRequest) -> Option<u64> {
         }
     }
     Some(h.finish())
+}
+
+/// Answers from the cache: whole, or played back as a stream, in the client's protocol.
+fn serve_cached(
+    rt: &Runtime,
+    ex: &Exchange,
+    req: &ChatRequest,
+    provider: &str,
+    answer: &lmrelay_ir::ChatResponse,
+) -> Response {
+    let meta = ResponseMeta {
+        model: req.model.clone(),
+        started_ms: ex.started_ms,
+        include_usage: req.include_usage,
+        include_reasoning: req.wants_reasoning(),
+    };
+    let now = crate::now_ms();
+    let mut response = if req.stream {
+        let mut encoder = ex.protocol.stream_encoder(meta);
+        let mut out = bytes::BytesMut::with_capacity(1024);
+        for e in answer.to_events() {
+            encoder.push(&e, &mut out);
+        }
+        encoder.finish(now, &mut out);
+        let mut r = Response::new(axum::body::Body::from(out.freeze()));
+        let h = r.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(encoder.content_type()),
+        );
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+        r
+    } else {
+        let body = ex.protocol.encode_response(answer, &meta, now);
+        ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    // A hit uses no upstream tokens and costs nothing.
+    Outcome {
+        request_id: ex.request_id.clone(),
+        key: ex.key.clone(),
+        provider: provider.to_owned(),
+        model: answer.model.clone(),
+        usage: Usage::default(),
+        estimated_tokens: ex.estimated_tokens,
+        price: None,
+        started: ex.started,
+        admitted_ms: ex.started_ms,
+        result: "cache hit",
+    }
+    .finish(&rt.live);
+    let h = response.headers_mut();
+    h.insert(cache::CACHE_HEADER, HeaderValue::from_static("hit"));
+    h.insert(ATTEMPTS_HEADER, HeaderValue::from(0u32));
+    set_provider(h, provider);
+    response
 }
 
 /// The outcome of an exchange served by `candidate`, before its usage is known.

@@ -3,7 +3,8 @@
 //! client reads (backpressure) and dropping the upstream request when the client leaves.
 
 use super::Attempts;
-use crate::config::HealthConfig;
+use crate::cache;
+use crate::config::{CacheConfig, HealthConfig};
 use crate::health::{ProviderHealth, TargetStats};
 use crate::live::Live;
 use crate::outcome::Outcome;
@@ -15,7 +16,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{BoxStream, StreamExt};
 use http::HeaderValue;
-use lmrelay_ir::StreamEvent;
+use lmrelay_ir::{StreamCollector, StreamEvent};
 use lmrelay_protocol::{StreamDecoder, StreamEncoder};
 use lmrelay_providers::FailureKind;
 use lmrelay_providers::UpstreamError;
@@ -101,6 +102,10 @@ pub(super) async fn start(
         done: false,
         outcome: Some(super::pending_outcome(ex, provider, candidate)),
         live: attempts.rt.live.clone(),
+        cache: attempts
+            .cache_key
+            .clone()
+            .map(|k| (k, StreamCollector::default(), attempts.rt.config.cache)),
         health: provider.health.clone(),
         stats: candidate.stats.clone(),
         health_config: attempts.rt.config.health,
@@ -145,6 +150,8 @@ struct StreamRelay {
     done: bool,
     /// Finished (with the stream's usage) when the relay is dropped.
     outcome: Option<Outcome>,
+    /// The answer being gathered for the cache, and its key, when the route caches.
+    cache: Option<(String, StreamCollector, CacheConfig)>,
     live: Arc<Live>,
     /// Where a failure after the stream was committed is recorded.
     health: Arc<ProviderHealth>,
@@ -165,6 +172,9 @@ impl StreamRelay {
             }
             let mut errored = false;
             for e in self.events.drain(..) {
+                if let Some((_, collector, _)) = self.cache.as_mut() {
+                    collector.push(&e);
+                }
                 match &e {
                     StreamEvent::Usage(u) => {
                         if let Some(o) = self.outcome.as_mut() {
@@ -233,6 +243,11 @@ impl Drop for StreamRelay {
                 (true, true) => "stream error",
                 (false, _) => "client disconnected",
             };
+            if let Some((key, collector, cfg)) = self.cache.take() {
+                if let Some(answer) = collector.finish().filter(|_| self.done && !self.failed) {
+                    cache::put_later(self.live.clone(), cfg, key, o.provider.clone(), answer);
+                }
+            }
             o.finish(&self.live);
         }
     }

@@ -37,6 +37,8 @@ pub struct Plan {
     pub candidates: Vec<(Candidate, Standing)>,
     /// The most upstream requests to make; `None`: no limit beyond the candidates' keys.
     pub max_attempts: Option<u32>,
+    /// Whether the route caches answers (`cache = true`).
+    pub cache: bool,
 }
 
 /// Plans a request; errors are the client's (unknown model, region not allowed).
@@ -111,6 +113,7 @@ pub fn plan(rt: &Runtime, facts: &RequestFacts<'_>) -> Result<Plan, GatewayError
         max_attempts: rule_cfg
             .and_then(|r| r.max_attempts)
             .or(route_cfg.and_then(|r| r.max_attempts)),
+        cache: route_cfg.is_some_and(|r| r.cache),
     })
 }
 
