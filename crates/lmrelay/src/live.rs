@@ -16,6 +16,8 @@ pub struct Live {
     pub store: Arc<dyn StateStore>,
     pub upstream_keys: UpstreamKeys,
     pub gateway_keys: GatewayKeys,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// Usage totals on their way to the store.
     pub usage: Arc<UsageRecorder>,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
@@ -32,6 +34,7 @@ impl Live {
             upstream_keys: UpstreamKeys::default(),
             gateway_keys: GatewayKeys::default(),
             usage: Arc::new(UsageRecorder::default()),
+            metrics: Default::default(),
             sealer,
         })
     }

@@ -143,7 +143,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     tracing::info!(source = %config.source, providers = config.providers.len(), routes = config.routes.len(), "config loaded");
-    if config.source == "built-in default" {
+    if config.source == lmrelay::config::BUILT_IN {
         let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
         tracing::info!(providers = ?names, "no config file: using providers found in the environment. Add one by exporting e.g. OPENAI_API_KEY or ANTHROPIC_API_KEY, or write lmrelay.toml (see docs/config.md)");
     }

@@ -5,6 +5,7 @@
 
 use crate::config::{KeyConfig, Price};
 use crate::live::Live;
+use crate::metrics::{CostLabels, Metrics, TokenLabels};
 use lmrelay_ir::Usage;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +29,10 @@ pub struct Outcome {
     pub admitted_ms: u64,
     /// `complete`, `stream`, `client disconnected`, …
     pub result: &'static str,
+    /// The client protocol's family name (metrics).
+    pub protocol: &'static str,
+    /// The model as a metrics label (`other` outside the configured names).
+    pub model_label: String,
 }
 
 // === impl Outcome ===
@@ -56,5 +61,41 @@ impl Outcome {
             "request finished"
         );
         live.usage.record(&self, crate::now_ms());
+        self.count(&live.metrics);
+    }
+
+    /// Adds the exchange to the metrics.
+    fn count(&self, m: &Metrics) {
+        m.observe_duration(self.protocol, self.started.elapsed());
+        let u = &self.usage;
+        for (kind, n) in [
+            ("input", u.input),
+            ("output", u.output),
+            ("cached", u.cache_read),
+        ] {
+            if n > 0 {
+                m.tokens
+                    .get_or_create(&TokenLabels {
+                        provider: self.provider.clone(),
+                        model: self.model_label.clone(),
+                        kind,
+                    })
+                    .inc_by(n);
+            }
+        }
+        let cost = self.cost_usd();
+        if cost > 0.0 {
+            m.cost
+                .get_or_create(&CostLabels {
+                    provider: self.provider.clone(),
+                    model: self.model_label.clone(),
+                    key: self
+                        .key
+                        .as_ref()
+                        .map_or("-", |k| k.name.as_str())
+                        .to_owned(),
+                })
+                .inc_by(cost);
+        }
     }
 }

@@ -32,6 +32,8 @@ pub struct Runtime {
     pub config_keys: HashMap<Digest32, Arc<KeyConfig>>,
     /// Live state, shared with every other runtime.
     pub live: Arc<Live>,
+    /// The public model names: metrics label other names `other`.
+    pub known_models: std::collections::HashSet<String>,
 }
 
 /// A configured upstream provider.
@@ -117,7 +119,12 @@ impl Runtime {
             .iter()
             .map(|r| r.targets.as_deref().map(weights))
             .collect();
+        let known_models = routing::public_models(&config, 0)
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
         Ok(Runtime {
+            known_models,
             config_keys: config_index(&config.keys),
             live: live.clone(),
             config,

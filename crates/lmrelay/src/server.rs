@@ -107,6 +107,8 @@ impl Gateway {
     ) -> Result<(), ServeError> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let checks = checker::spawn(self.state.runtime.clone());
+        #[cfg(unix)]
+        let hup = crate::reload::on_sighup(self.state.clone());
         let live = self.state.live.clone();
         let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
         let app = router(self.state);
@@ -128,6 +130,8 @@ impl Gateway {
         );
         let _ = tx.send(true);
         checks.abort();
+        #[cfg(unix)]
+        hup.abort();
         let served = match tokio::time::timeout(self.drain, server).await {
             Ok(Ok(result)) => result.map_err(ServeError::Io),
             Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),
@@ -206,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router(state.clone()))
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(middleware::from_fn(catch_panic))

@@ -197,6 +197,8 @@ mod tests {
             started: Instant::now(),
             admitted_ms: crate::now_ms(),
             result: "complete",
+            protocol: "openai",
+            model_label: "m".into(),
         }
     }
 

@@ -38,7 +38,40 @@ pub fn router(state: AppState) -> Router<AppState> {
             axum::routing::delete(providers::remove_key),
         )
         .route("/admin/usage", get(usage::report))
+        .route("/admin/reload", post(reload))
         .layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// `POST /admin/reload`: 200 with a summary, or 422 with every config error (the old config
+/// keeps serving).
+async fn reload(State(st): State<AppState>) -> Response {
+    match crate::reload::reload(&st).await {
+        Ok(s) => axum::Json(json!({
+            "reloaded": true,
+            "source": s.source,
+            "providers": s.providers,
+            "routes": s.routes,
+            "keys": s.keys,
+            "needs_restart": s.needs_restart,
+        }))
+        .into_response(),
+        Err(crate::reload::ReloadError::Invalid(errs)) => {
+            let errors: Vec<Value> = errs
+                .0
+                .iter()
+                .map(|e| json!({"file": e.file, "line": e.line, "field": e.field, "message": e.message}))
+                .collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({
+                    "error": {"message": format!("The config has {} error(s); the old config keeps serving.", errors.len())},
+                    "errors": errors,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
+    }
 }
 
 /// Answers 404 when no admin token is configured, 401 without the right bearer token.

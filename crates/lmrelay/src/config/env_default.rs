@@ -70,7 +70,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
     ollama.type_name = "ollama".into();
     providers.push(ollama);
     Config {
-        source: "built-in default".into(),
+        source: super::BUILT_IN.into(),
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         max_body: DEFAULT_MAX_BODY,
         auth: AuthMode::Default,

@@ -20,6 +20,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The `source` of the built-in default (no config file).
+pub const BUILT_IN: &str = "built-in default";
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -56,6 +56,7 @@ pub(crate) async fn accept(
                 let admitted =
                     limits::admit_anonymous(&*rt.live.store, peer.ip(), rpm, crate::now_ms()).await;
                 if let Err(e) = admitted {
+                    count_limited(&rt, &e);
                     discard_body(body).await;
                     return Err(fail(e));
                 }
@@ -170,7 +171,54 @@ async fn read_limited(
 
 /// The one chat path: accept, decode, check the allowlist and the key's limits, relay.
 pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -> Response {
-    let mut a = match accept(&st, protocol, req).await {
+    let started = Instant::now();
+    let rt = st.runtime.load_full();
+    let mut model = None;
+    let response = serve_chat(&st, protocol, req, &mut model).await;
+    count_request(&rt, protocol, model.as_deref(), &response, started);
+    response
+}
+
+/// Adds a chat request to `lmrelay_requests_total` (and, when it failed, its duration: a
+/// success's is taken when its answer is complete).
+fn count_request(
+    rt: &Runtime,
+    protocol: ClientProtocol,
+    model: Option<&str>,
+    response: &Response,
+    started: Instant,
+) {
+    let m = &rt.live.metrics;
+    let provider = response
+        .headers()
+        .get(relay::PROVIDER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let status = response.status().as_u16();
+    m.requests
+        .get_or_create(&crate::metrics::RequestLabels {
+            protocol: protocol.family(),
+            model: model.map_or_else(
+                || "other".to_owned(),
+                |m| crate::metrics::Metrics::model_label(rt, m),
+            ),
+            provider,
+            status,
+        })
+        .inc();
+    if status != 200 {
+        m.observe_duration(protocol.family(), started.elapsed());
+    }
+}
+
+async fn serve_chat(
+    st: &AppState,
+    protocol: ClientProtocol,
+    req: Request,
+    model: &mut Option<String>,
+) -> Response {
+    let mut a = match accept(st, protocol, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -178,6 +226,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
+    *model = Some(chat.model.clone());
     if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }
@@ -189,18 +238,8 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
         let body = lmrelay_protocol::ollama::encode_load(&chat.model, crate::now_ms(), generate);
         return json(body);
     }
-    a.ex.estimated_tokens = relay::estimate_tokens(&chat);
-    if let Some(key) = &a.ex.key {
-        let admitted = limits::admit(
-            &*a.rt.live.store,
-            key,
-            a.ex.estimated_tokens,
-            a.ex.started_ms,
-        )
-        .await;
-        if let Err(e) = admitted {
-            return ErrorReply::new(protocol, e).into_response();
-        }
+    if let Err(r) = admit(&mut a, protocol, relay::estimate_tokens(&chat)).await {
+        return r;
     }
     relay::chat(a.rt, a.ex, chat).await
 }
@@ -218,7 +257,29 @@ pub(crate) async fn admit(
     };
     limits::admit(&*a.rt.live.store, key, tokens, a.ex.started_ms)
         .await
-        .map_err(|e| ErrorReply::new(protocol, e).into_response())
+        .map_err(|e| {
+            count_limited(&a.rt, &e);
+            ErrorReply::new(protocol, e).into_response()
+        })
+}
+
+/// Adds a refusal by a limit to `lmrelay_rate_limited_total`.
+fn count_limited(rt: &Runtime, e: &GatewayError) {
+    if let GatewayError::RateLimited { key, limit, .. } = e {
+        rt.live
+            .metrics
+            .rate_limited
+            .get_or_create(&crate::metrics::LimitLabels {
+                // Callers without a key are not told apart (an address is no label).
+                key: if *limit == "anonymous_rpm" {
+                    "-".to_owned()
+                } else {
+                    key.clone()
+                },
+                limit,
+            })
+            .inc();
+    }
 }
 
 /// An Ollama request with nothing to answer only loads the model (`/api/chat` with no

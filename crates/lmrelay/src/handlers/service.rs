@@ -36,6 +36,20 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `GET /metrics`: the Prometheus text exposition.
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    let rt = st.runtime.load_full();
+    let body = rt.live.metrics.render(&rt);
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// The protocol a path belongs to, for shaping errors on unknown paths.
 pub fn protocol_for_path(path: &str) -> ClientProtocol {
     if path.starts_with("/api/") {

@@ -15,6 +15,7 @@ use crate::cache;
 use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
 use crate::health::{Breaker, Standing};
+use crate::metrics::{AttemptLabels, CacheLabels, Metrics};
 use crate::outcome::Outcome;
 use crate::protocol::ClientProtocol;
 use crate::routing::{self, Candidate, RequestFacts};
@@ -28,7 +29,7 @@ use lmrelay_ir::{ApiError, ChatRequest, Extra, Usage};
 use lmrelay_protocol::ResponseMeta;
 use lmrelay_providers::{FailureKind, Next, RateLimits, UpstreamError};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,8 @@ struct Attempts<'a> {
     limit: u32,
     /// Where the answer goes in the cache, when the route caches.
     cache_key: Option<String>,
+    /// Time spent waiting on upstreams, in nanoseconds (the rest is the gateway's).
+    upstream_ns: AtomicU64,
 }
 
 /// A candidate in the attempt queue; `deferred` once it was put back because another
@@ -117,7 +120,14 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         .as_deref()
         .filter(|_| !cache::refused(&ex.headers))
     {
-        if let Some((provider, answer)) = cache::get(&rt.live, key).await {
+        let hit = cache::get(&rt.live, key).await;
+        let result = if hit.is_some() { "hit" } else { "miss" };
+        rt.live
+            .metrics
+            .cache
+            .get_or_create(&CacheLabels { result })
+            .inc();
+        if let Some((provider, answer)) = hit {
             return serve_cached(&rt, &ex, &req, &provider, &answer);
         }
     }
@@ -134,6 +144,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         made: AtomicU32::new(0),
         limit: plan.max_attempts.unwrap_or(u32::MAX),
         cache_key,
+        upstream_ns: AtomicU64::new(0),
     };
     let mut queue: VecDeque<Queued> = plan
         .candidates
@@ -187,6 +198,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                 .await;
             let err = match outcome {
                 Ok(mut response) => {
+                    attempts.count(provider, "ok");
                     attempts.set_attempts(response.headers_mut());
                     if attempts.cache_key.is_some() {
                         response
@@ -220,6 +232,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                 err.kind,
                 crate::now_ms(),
             );
+            attempts.count(provider, err.kind.as_str());
             if let Some(k) = &key {
                 mark_key(provider, k, &err);
             }
@@ -240,6 +253,24 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
 // === impl Attempts ===
 
 impl Attempts<'_> {
+    /// Counts an upstream attempt's outcome.
+    fn count(&self, provider: &Provider, outcome: &'static str) {
+        self.rt
+            .live
+            .metrics
+            .attempts
+            .get_or_create(&AttemptLabels {
+                provider: provider.config.name.clone(),
+                outcome,
+            })
+            .inc();
+    }
+
+    fn add_upstream_time(&self, d: Duration) {
+        self.upstream_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     fn set_attempts(&self, headers: &mut HeaderMap) {
         headers.insert(
             ATTEMPTS_HEADER,
@@ -326,9 +357,9 @@ impl Attempts<'_> {
         });
         self.made.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
-        let resp = upstream::send(&provider.client, http_req, head_limit)
-            .await
-            .map_err(|e| Failure::Upstream(transport_error(&e)))?;
+        let resp = upstream::send(&provider.client, http_req, head_limit).await;
+        self.add_upstream_time(sent.elapsed());
+        let resp = resp.map_err(|e| Failure::Upstream(transport_error(&e)))?;
         let status = resp.status();
         let upstream_id = upstream::upstream_request_id(resp.headers());
         let now = crate::now_ms();
@@ -376,9 +407,10 @@ impl Attempts<'_> {
             .timeouts
             .total
             .saturating_sub(sent.elapsed());
-        let body = upstream::read_body(resp, left)
-            .await
-            .map_err(|e| transport_error(&e))?;
+        let reading = Instant::now();
+        let body = upstream::read_body(resp, left).await;
+        self.add_upstream_time(reading.elapsed());
+        let body = body.map_err(|e| transport_error(&e))?;
         let answer = provider
             .adapter
             .chat_response(&body)
@@ -386,7 +418,7 @@ impl Attempts<'_> {
         provider
             .health
             .record_success(&candidate.stats, Some(sent.elapsed()), None);
-        let mut outcome = pending_outcome(self.ex, provider, candidate);
+        let mut outcome = pending_outcome(self.rt, self.ex, provider, candidate);
         outcome.usage = answer.usage;
         outcome.finish(&self.rt.live);
         if let Some(key) = &self.cache_key {
@@ -402,6 +434,14 @@ impl Attempts<'_> {
             .ex
             .protocol
             .encode_response(&answer, &self.meta, crate::now_ms());
+        let upstream = Duration::from_nanos(self.upstream_ns.load(Ordering::Relaxed));
+        self.rt.live.metrics.overhead.observe(
+            self.ex
+                .started
+                .elapsed()
+                .saturating_sub(upstream)
+                .as_secs_f64(),
+        );
         Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
     }
 }
@@ -542,6 +582,8 @@ fn serve_cached(
         started: ex.started,
         admitted_ms: ex.started_ms,
         result: "cache hit",
+        protocol: ex.protocol.family(),
+        model_label: Metrics::model_label(rt, &req.model),
     }
     .finish(&rt.live);
     let h = response.headers_mut();
@@ -552,8 +594,15 @@ fn serve_cached(
 }
 
 /// The outcome of an exchange served by `candidate`, before its usage is known.
-fn pending_outcome(ex: &Exchange, provider: &Provider, candidate: &Candidate) -> Outcome {
+fn pending_outcome(
+    rt: &Runtime,
+    ex: &Exchange,
+    provider: &Provider,
+    candidate: &Candidate,
+) -> Outcome {
     Outcome {
+        protocol: ex.protocol.family(),
+        model_label: Metrics::model_label(rt, &candidate.model),
         request_id: ex.request_id.clone(),
         key: ex.key.clone(),
         provider: provider.config.name.clone(),

@@ -63,7 +63,7 @@ pub async fn embed(
         match result {
             Ok(answer) => {
                 provider.health.record_success(&c.stats, None, None);
-                let mut outcome = super::pending_outcome(ex, provider, c);
+                let mut outcome = super::pending_outcome(&rt, ex, provider, c);
                 // Providers that do not count embedding tokens are charged the estimate.
                 outcome.usage.input = match answer.input_tokens {
                     0 => ex.estimated_tokens,

@@ -86,9 +86,19 @@ pub(super) async fn start(
             .with_status(502),
         ));
     }
+    let ttft = sent.elapsed();
     provider
         .health
-        .record_success(&candidate.stats, None, Some(sent.elapsed()));
+        .record_success(&candidate.stats, None, Some(ttft));
+    attempts
+        .rt
+        .live
+        .metrics
+        .ttft
+        .get_or_create(&crate::metrics::ProviderLabel {
+            provider: provider.config.name.clone(),
+        })
+        .observe(ttft.as_secs_f64());
     let encoder = ex.protocol.stream_encoder(meta);
     let content_type = encoder.content_type();
     let relay = StreamRelay {
@@ -100,7 +110,7 @@ pub(super) async fn start(
         idle: limits.idle,
         ended,
         done: false,
-        outcome: Some(super::pending_outcome(ex, provider, candidate)),
+        outcome: Some(super::pending_outcome(attempts.rt, ex, provider, candidate)),
         live: attempts.rt.live.clone(),
         cache: attempts
             .cache_key

@@ -1,0 +1,100 @@
+//! Hot reload: the config is read again (from the file it came from, or the environment for
+//! the built-in default), validated by the same code as at startup, and swapped in
+//! atomically. Requests in flight finish on the runtime they started with; live state —
+//! health, breakers, key marks, limit windows, usage, runtime keys, the cache — carries over,
+//! keyed by provider and key names. An invalid config leaves the old one serving and
+//! reports every error. Triggers: `POST /admin/reload` and SIGHUP.
+
+use crate::config::{Config, ConfigErrors};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::server::AppState;
+use std::sync::Arc;
+
+/// What a reload changed.
+#[derive(Debug)]
+pub struct Summary {
+    pub source: String,
+    pub providers: usize,
+    pub routes: usize,
+    pub keys: usize,
+    /// Settings that only a restart applies (the listen address).
+    pub needs_restart: Vec<String>,
+}
+
+/// Why a reload did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Reads the config again and swaps it in.
+pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
+    let current = st.runtime.load_full();
+    let source = current.config.source.clone();
+    let config = if source == crate::config::BUILT_IN {
+        Ok(crate::config::from_environment())
+    } else {
+        crate::config::load_file(std::path::Path::new(&source))
+    };
+    let config = config.map_err(|errs| {
+        tracing::warn!(
+            errors = errs.0.len(),
+            "reload refused: the config has errors; the old config keeps serving"
+        );
+        for e in &errs.0 {
+            tracing::warn!("{e}");
+        }
+        ReloadError::Invalid(errs)
+    })?;
+    let mut needs_restart = Vec::new();
+    if config.listen != current.config.listen {
+        needs_restart.push(format!(
+            "listen: {} → {} (still listening on {})",
+            current.config.listen, config.listen, current.config.listen
+        ));
+    }
+    let summary = summarize(&config, needs_restart);
+    let runtime = Runtime::build(config, &current.live)?;
+    if let Err(e) = crate::admin::load_upstream_keys(&runtime).await {
+        tracing::warn!(error = %e, "reload: runtime upstream keys not read from the store");
+    }
+    st.runtime.store(Arc::new(runtime));
+    tracing::info!(
+        source = %summary.source,
+        providers = summary.providers,
+        routes = summary.routes,
+        "config reloaded"
+    );
+    for r in &summary.needs_restart {
+        tracing::warn!("{r}: needs a restart");
+    }
+    Ok(summary)
+}
+
+fn summarize(c: &Config, needs_restart: Vec<String>) -> Summary {
+    Summary {
+        source: c.source.clone(),
+        providers: c.providers.len(),
+        routes: c.routes.len(),
+        keys: c.keys.len(),
+        needs_restart,
+    }
+}
+
+/// Reloads on every SIGHUP, until aborted.
+#[cfg(unix)]
+pub fn on_sighup(st: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            let _ = reload(&st).await;
+        }
+    })
+}
