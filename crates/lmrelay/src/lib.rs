@@ -3,6 +3,7 @@
 //! `lmrelay-providers`.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;

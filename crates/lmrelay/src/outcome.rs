@@ -33,6 +33,24 @@ pub struct Outcome {
     pub protocol: &'static str,
     /// The model as a metrics label (`other` outside the configured names).
     pub model_label: String,
+    /// What only the audit log shows.
+    pub audit: AuditFields,
+}
+
+/// The fields of an outcome that only the audit log shows.
+#[derive(Debug, Default)]
+pub struct AuditFields {
+    /// The model the client asked for.
+    pub model_asked: String,
+    /// The upstream key's short id.
+    pub key_id: Option<String>,
+    pub attempts: u32,
+    pub ttft_ms: Option<u64>,
+    /// `hit` or `miss` on routes that cache.
+    pub cache: Option<&'static str>,
+    /// The prompt and the completion, only with `[audit] include_content`, already capped.
+    pub prompt: Option<String>,
+    pub completion: Option<String>,
 }
 
 // === impl Outcome ===
@@ -62,6 +80,50 @@ impl Outcome {
         );
         live.usage.record(&self, crate::now_ms());
         self.count(&live.metrics);
+        if let Some(audit) = &live.audit {
+            audit.write(self.audit_record());
+        }
+    }
+
+    /// The audit log's line for this exchange.
+    fn audit_record(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let a = &self.audit;
+        let mut m = crate::audit::record(
+            &self.request_id,
+            self.protocol,
+            self.key.as_ref().map(|k| k.name.as_str()),
+            &a.model_asked,
+        );
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_owned(), v);
+        };
+        put("provider", Value::from(self.provider.as_str()));
+        put("provider_model", Value::from(self.model.as_str()));
+        put(
+            "upstream_key",
+            a.key_id.as_deref().map_or(Value::Null, Value::from),
+        );
+        put("attempts", Value::from(a.attempts));
+        put("status", Value::from(200));
+        put("result", Value::from(self.result));
+        put("input_tokens", Value::from(self.usage.input));
+        put("output_tokens", Value::from(self.usage.output));
+        put("cached_tokens", Value::from(self.usage.cache_read));
+        put("cost_usd", Value::from(self.cost_usd()));
+        put(
+            "latency_ms",
+            Value::from(self.started.elapsed().as_millis() as u64),
+        );
+        put("ttft_ms", a.ttft_ms.map_or(Value::Null, Value::from));
+        put("cache", a.cache.map_or(Value::Null, Value::from));
+        if let Some(p) = &a.prompt {
+            put("prompt", Value::from(p.as_str()));
+        }
+        if let Some(c) = &a.completion {
+            put("completion", Value::from(c.as_str()));
+        }
+        m
     }
 
     /// Adds the exchange to the metrics.

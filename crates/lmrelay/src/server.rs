@@ -7,7 +7,7 @@ use crate::health::{checker, HealthStore};
 use crate::live::Live;
 use crate::relay::PROVIDER_HEADER;
 use crate::runtime::{Runtime, RuntimeError};
-use crate::store::{Sealer, StoreError};
+use crate::store::StoreError;
 use arc_swap::ArcSwap;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -44,8 +44,8 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("store.encryption_key: {0}")]
-    Sealer(crate::store::SealError),
+    #[error(transparent)]
+    Live(#[from] crate::live::LiveError),
     #[error("cannot read the state store: {0}")]
     Store(StoreError),
 }
@@ -64,15 +64,7 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let addr = config.listen;
         let drain = config.drain_timeout;
-        let sealer = match &config.encryption_key {
-            Some(k) => Some(Sealer::from_base64(k.expose()).map_err(ServeError::Sealer)?),
-            None => None,
-        };
-        let live = Live::in_memory(sealer);
-        live.gateway_keys
-            .load(&*live.store)
-            .await
-            .map_err(ServeError::Store)?;
+        let live = Live::open(&config).await?;
         let runtime = Runtime::build(config, &live)?;
         crate::admin::load_upstream_keys(&runtime)
             .await
@@ -111,6 +103,7 @@ impl Gateway {
         let hup = crate::reload::on_sighup(self.state.clone());
         let live = self.state.live.clone();
         let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
+        let refresher = spawn_key_refresher(&self.state);
         let app = router(self.state);
         // Stream frames are small writes: without TCP_NODELAY each would wait on a delayed ACK
         // (about 40 ms on Linux).
@@ -142,10 +135,37 @@ impl Gateway {
         };
         // The last usage totals, from the requests that just finished.
         flusher.abort();
+        if let Some(r) = refresher {
+            r.abort();
+        }
         live.usage.flush(&*live.store).await;
         served
     }
 }
+
+/// With a shared store, re-reads the gateway keys other replicas create, disable or delete,
+/// every [`KEY_REFRESH`]. (In memory, this process is the only writer.)
+fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let shared = matches!(
+        state.runtime.load().config.store,
+        crate::config::StoreBackend::Redis { .. }
+    );
+    if !shared {
+        return None;
+    }
+    let live = state.live.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEY_REFRESH).await;
+            if let Err(e) = live.gateway_keys.load(&*live.store).await {
+                tracing::debug!(error = %e, "gateway keys not refreshed from the store");
+            }
+        }
+    }))
+}
+
+/// How often replicas re-read the gateway keys from a shared store.
+pub const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the gateway for `lmrelay serve` until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), ServeError> {

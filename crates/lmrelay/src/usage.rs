@@ -199,6 +199,7 @@ mod tests {
             result: "complete",
             protocol: "openai",
             model_label: "m".into(),
+            audit: Default::default(),
         }
     }
 

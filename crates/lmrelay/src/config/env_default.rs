@@ -76,6 +76,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         auth: AuthMode::Default,
         admin_token: None,
         encryption_key: None,
+        store: super::StoreBackend::Memory,
         anonymous_rpm: None,
         anonymous_loopback: false,
         drain_timeout: Duration::from_secs(30),
@@ -85,6 +86,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         keys: vec![],
         health: Default::default(),
         cache: Default::default(),
+        audit: None,
         rules: vec![],
         script: None,
     }

@@ -369,6 +369,26 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
     let keys = validate_keys(raw.keys, ctx);
     let health = validate_health(raw.health.as_ref(), ctx);
     let cache = validate_cache(raw.cache.as_ref(), ctx);
+    let audit = raw.audit.map(|a| {
+        if a.path.trim().is_empty() {
+            ctx.error(
+                "audit.path",
+                "give a file to append to, or \"-\" for standard output",
+            );
+        }
+        super::AuditConfig {
+            path: a.path,
+            include_content: a.include_content.unwrap_or(false),
+            max_content: match a.max_content {
+                None => 4096,
+                Some(SizeValue::Bytes(n)) => n as usize,
+                Some(SizeValue::Text(t)) => parse_size(&t).unwrap_or_else(|m| {
+                    ctx.error("audit.max_content", m);
+                    4096
+                }),
+            },
+        }
+    });
     let rules = validate_rules(raw.rules, &providers, ctx);
     let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
@@ -384,6 +404,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         listen,
         max_body,
         auth,
+        store: validate_store(raw.store.as_ref(), ctx),
         encryption_key: raw
             .store
             .as_ref()
@@ -414,6 +435,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         keys,
         health,
         cache,
+        audit,
         rules,
         script,
     }
@@ -451,12 +473,29 @@ fn check_store(raw: &RawConfig, ctx: &mut Ctx) {
                 format!("unknown store backend `{b}`; use \"memory\" or \"redis\""),
             );
         }
-        if s.backend.as_deref() == Some("redis") {
-            ctx.error(
-                "store.backend",
-                "the Redis store is not available in this version yet; use \"memory\" (one process)",
-            );
-        }
+    }
+}
+
+/// The `[store]` backend.
+fn validate_store(raw: Option<&super::raw::RawStore>, ctx: &mut Ctx) -> super::StoreBackend {
+    let Some(s) = raw.filter(|s| s.backend.as_deref() == Some("redis")) else {
+        return super::StoreBackend::Memory;
+    };
+    let url = s.url.clone().unwrap_or_default();
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        ctx.error(
+            "store.url",
+            "backend = \"redis\" needs url = \"redis://host:6379/0\" (or rediss:// for TLS)",
+        );
+    }
+    super::StoreBackend::Redis {
+        url: Secret::new(url),
+        prefix: s.prefix.clone().unwrap_or_else(|| "lmrelay:".to_owned()),
+        timeout: ctx.duration(
+            "store.timeout",
+            s.timeout.as_deref(),
+            Duration::from_millis(500),
+        ),
     }
 }
 

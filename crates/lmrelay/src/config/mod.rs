@@ -35,6 +35,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// `store.encryption_key`: seals secrets kept in the state store.
     pub encryption_key: Option<Secret>,
+    /// Where live state is kept.
+    pub store: StoreBackend,
     /// Requests per minute per client IP when no gateway key identifies the caller.
     pub anonymous_rpm: Option<u64>,
     /// Whether `anonymous_rpm` applies to loopback clients as well.
@@ -50,6 +52,7 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     pub health: HealthConfig,
     pub cache: CacheConfig,
+    pub audit: Option<AuditConfig>,
     /// Policy rules, first match wins.
     pub rules: Vec<RuleConfig>,
     /// The compiled routing script, if one is configured.
@@ -84,6 +87,31 @@ impl Default for HealthConfig {
             exploration: 0.05,
         }
     }
+}
+
+/// `[store] backend`: where live state is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreBackend {
+    /// In this process's memory (the embedded default).
+    Memory,
+    /// Redis, shared by every replica that uses the same URL and prefix. The URL may hold
+    /// a password.
+    Redis {
+        url: Secret,
+        prefix: String,
+        timeout: Duration,
+    },
+}
+
+/// `[audit]`: where the audit log goes and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// A file to append to, or `-` for standard output.
+    pub path: String,
+    /// Whether prompts and completions are logged (off by default).
+    pub include_content: bool,
+    /// The most bytes of a prompt or a completion that are logged.
+    pub max_content: usize,
 }
 
 /// `[cache]`: the response cache of routes that set `cache = true`.

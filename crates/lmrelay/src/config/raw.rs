@@ -27,6 +27,17 @@ pub struct RawConfig {
     pub rules: Vec<RawRule>,
     pub routing: Option<RawRouting>,
     pub limits: Option<RawLimits>,
+    pub audit: Option<RawAudit>,
+}
+
+/// `[audit]`: the audit log.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// A file to append to, or `-` for standard output.
+    pub path: String,
+    pub include_content: Option<bool>,
+    pub max_content: Option<SizeValue>,
 }
 
 /// `[limits]`: limits that belong to no gateway key.
@@ -57,12 +68,12 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub backend: Option<String>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub url: Option<String>,
     pub encryption_key: Option<String>,
+    /// Prefix of every key in a shared store (several gateways may share one Redis).
+    pub prefix: Option<String>,
+    /// Time limit of one store call.
+    pub timeout: Option<String>,
 }
 
 #[derive(Deserialize)]

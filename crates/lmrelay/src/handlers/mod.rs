@@ -173,10 +173,67 @@ async fn read_limited(
 pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -> Response {
     let started = Instant::now();
     let rt = st.runtime.load_full();
-    let mut model = None;
-    let response = serve_chat(&st, protocol, req, &mut model).await;
-    count_request(&rt, protocol, model.as_deref(), &response, started);
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut seen = Seen::default();
+    let response = serve_chat(&st, protocol, req, &mut seen).await;
+    count_request(&rt, protocol, seen.model.as_deref(), &response, started);
+    if response.status() != http::StatusCode::OK {
+        audit_failure(&rt, protocol, &request_id, &seen, &response, started);
+    }
     response
+}
+
+/// What the chat path learnt about a request before it was answered.
+#[derive(Default)]
+struct Seen {
+    model: Option<String>,
+    key: Option<String>,
+}
+
+/// The audit line of a request that got an error (a success's comes from its outcome).
+fn audit_failure(
+    rt: &Runtime,
+    protocol: ClientProtocol,
+    request_id: &str,
+    seen: &Seen,
+    response: &Response,
+    started: Instant,
+) {
+    let Some(audit) = &rt.live.audit else {
+        return;
+    };
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut m = crate::audit::record(
+        request_id,
+        protocol.family(),
+        seen.key.as_deref(),
+        seen.model.as_deref().unwrap_or(""),
+    );
+    m.insert("provider".into(), header(relay::PROVIDER_HEADER).into());
+    m.insert(
+        "attempts".into(),
+        header(relay::ATTEMPTS_HEADER)
+            .and_then(|a| a.parse::<u64>().ok())
+            .unwrap_or(0)
+            .into(),
+    );
+    m.insert("status".into(), response.status().as_u16().into());
+    m.insert("result".into(), "error".into());
+    m.insert(
+        "latency_ms".into(),
+        (started.elapsed().as_millis() as u64).into(),
+    );
+    audit.write(m);
 }
 
 /// Adds a chat request to `lmrelay_requests_total` (and, when it failed, its duration: a
@@ -216,17 +273,18 @@ async fn serve_chat(
     st: &AppState,
     protocol: ClientProtocol,
     req: Request,
-    model: &mut Option<String>,
+    seen: &mut Seen,
 ) -> Response {
     let mut a = match accept(st, protocol, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
+    seen.key = a.ex.key.as_ref().map(|k| k.name.clone());
     let chat = match protocol.decode(&a.body) {
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
-    *model = Some(chat.model.clone());
+    seen.model = Some(chat.model.clone());
     if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
     }

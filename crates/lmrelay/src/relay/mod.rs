@@ -76,6 +76,8 @@ struct Attempts<'a> {
     cache_key: Option<String>,
     /// Time spent waiting on upstreams, in nanoseconds (the rest is the gateway's).
     upstream_ns: AtomicU64,
+    /// The prompt for the audit log, when it keeps content.
+    prompt: Option<String>,
 }
 
 /// A candidate in the attempt queue; `deferred` once it was put back because another
@@ -145,6 +147,12 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         limit: plan.max_attempts.unwrap_or(u32::MAX),
         cache_key,
         upstream_ns: AtomicU64::new(0),
+        prompt: rt
+            .live
+            .audit
+            .as_ref()
+            .filter(|a| a.include_content)
+            .map(|a| a.cap(&prompt_text(&req))),
     };
     let mut queue: VecDeque<Queued> = plan
         .candidates
@@ -253,6 +261,23 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
 // === impl Attempts ===
 
 impl Attempts<'_> {
+    /// The outcome of an exchange this request's attempts got an answer for, before its
+    /// usage is known.
+    fn outcome(
+        &self,
+        provider: &Provider,
+        candidate: &Candidate,
+        key: Option<&UpstreamKey>,
+    ) -> Outcome {
+        let mut o = pending_outcome(self.rt, self.ex, provider, candidate);
+        o.audit.model_asked.clone_from(&self.meta.model);
+        o.audit.key_id = key.map(|k| k.id.clone());
+        o.audit.attempts = self.made.load(Ordering::Relaxed);
+        o.audit.cache = self.cache_key.as_ref().map(|_| "miss");
+        o.audit.prompt.clone_from(&self.prompt);
+        o
+    }
+
     /// Counts an upstream attempt's outcome.
     fn count(&self, provider: &Provider, outcome: &'static str) {
         self.rt
@@ -380,9 +405,9 @@ impl Attempts<'_> {
             return Err(Failure::Upstream(err));
         }
         let result = if req.stream {
-            stream::start(self, provider, candidate, resp, sent).await
+            stream::start(self, provider, candidate, key, resp, sent).await
         } else {
-            self.complete(provider, candidate, resp, sent).await
+            self.complete(provider, candidate, key, resp, sent).await
         };
         let mut response = result.map_err(Failure::Upstream)?;
         let h = response.headers_mut();
@@ -399,6 +424,7 @@ impl Attempts<'_> {
         &self,
         provider: &Provider,
         candidate: &Candidate,
+        key: Option<&UpstreamKey>,
         resp: reqwest::Response,
         sent: Instant,
     ) -> Result<Response, UpstreamError> {
@@ -418,8 +444,11 @@ impl Attempts<'_> {
         provider
             .health
             .record_success(&candidate.stats, Some(sent.elapsed()), None);
-        let mut outcome = pending_outcome(self.rt, self.ex, provider, candidate);
+        let mut outcome = self.outcome(provider, candidate, key);
         outcome.usage = answer.usage;
+        if let Some(a) = self.rt.live.audit.as_ref().filter(|a| a.include_content) {
+            outcome.audit.completion = Some(a.cap(&answer_text(&answer)));
+        }
         outcome.finish(&self.rt.live);
         if let Some(key) = &self.cache_key {
             cache::put_later(
@@ -584,6 +613,11 @@ fn serve_cached(
         result: "cache hit",
         protocol: ex.protocol.family(),
         model_label: Metrics::model_label(rt, &req.model),
+        audit: crate::outcome::AuditFields {
+            model_asked: req.model.clone(),
+            cache: Some("hit"),
+            ..Default::default()
+        },
     }
     .finish(&rt.live);
     let h = response.headers_mut();
@@ -613,7 +647,36 @@ fn pending_outcome(
         started: ex.started,
         admitted_ms: ex.started_ms,
         result: "complete",
+        audit: Default::default(),
     }
+}
+
+/// The text of a request's messages, one per line (for the audit log).
+fn prompt_text(req: &ChatRequest) -> String {
+    let mut out = String::new();
+    for m in &req.messages {
+        for part in &m.content {
+            if let lmrelay_ir::ContentPart::Text { text, .. } = part {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(text);
+            }
+        }
+    }
+    out
+}
+
+/// The text of an answer (for the audit log).
+fn answer_text(answer: &lmrelay_ir::ChatResponse) -> String {
+    answer
+        .content
+        .iter()
+        .filter_map(|p| match p {
+            lmrelay_ir::ContentPart::Text { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sets `x-lmrelay-provider`.

@@ -30,6 +30,7 @@ pub(super) async fn start(
     attempts: &Attempts<'_>,
     provider: &Provider,
     candidate: &Candidate,
+    key: Option<&crate::upstream_keys::UpstreamKey>,
     resp: reqwest::Response,
     sent: Instant,
 ) -> Result<Response, UpstreamError> {
@@ -110,7 +111,18 @@ pub(super) async fn start(
         idle: limits.idle,
         ended,
         done: false,
-        outcome: Some(super::pending_outcome(attempts.rt, ex, provider, candidate)),
+        outcome: Some({
+            let mut o = attempts.outcome(provider, candidate, key);
+            o.audit.ttft_ms = Some(ttft.as_millis() as u64);
+            o
+        }),
+        completion: attempts
+            .rt
+            .live
+            .audit
+            .as_ref()
+            .filter(|a| a.include_content)
+            .map(|a| (String::new(), a.max_content)),
         live: attempts.rt.live.clone(),
         cache: attempts
             .cache_key
@@ -160,6 +172,8 @@ struct StreamRelay {
     done: bool,
     /// Finished (with the stream's usage) when the relay is dropped.
     outcome: Option<Outcome>,
+    /// The completion text for the audit log, and the most it keeps, when it keeps content.
+    completion: Option<(String, usize)>,
     /// The answer being gathered for the cache, and its key, when the route caches.
     cache: Option<(String, StreamCollector, CacheConfig)>,
     live: Arc<Live>,
@@ -184,6 +198,13 @@ impl StreamRelay {
             for e in self.events.drain(..) {
                 if let Some((_, collector, _)) = self.cache.as_mut() {
                     collector.push(&e);
+                }
+                if let (Some((text, max)), StreamEvent::TextDelta(t)) =
+                    (self.completion.as_mut(), &e)
+                {
+                    if text.len() < *max {
+                        text.push_str(t);
+                    }
                 }
                 match &e {
                     StreamEvent::Usage(u) => {
@@ -253,6 +274,9 @@ impl Drop for StreamRelay {
                 (true, true) => "stream error",
                 (false, _) => "client disconnected",
             };
+            if let (Some((text, _)), Some(a)) = (self.completion.take(), self.live.audit.as_ref()) {
+                o.audit.completion = Some(a.cap(&text));
+            }
             if let Some((key, collector, cfg)) = self.cache.take() {
                 if let Some(answer) = collector.finish().filter(|_| self.done && !self.failed) {
                     cache::put_later(self.live.clone(), cfg, key, o.provider.clone(), answer);

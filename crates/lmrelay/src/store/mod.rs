@@ -19,9 +19,11 @@
 #[doc(hidden)]
 pub mod conformance;
 mod memory;
+mod redis;
 pub mod sealed;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sealed::{SealError, Sealer};
 
 use bytes::Bytes;
