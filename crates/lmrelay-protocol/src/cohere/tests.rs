@@ -76,7 +76,7 @@ fn request_messages_tools_and_sampling() {
     req.sampling.stop = vec!["END".into()];
     req.sampling.seed = Some(7);
     req.stream = true;
-    let body = value(&encode_request(&req, &UpstreamOptions::new("command-r-plus")).unwrap());
+    let body = value(&encode_request(&req, &UpstreamOptions::new("command-r-plus")).expect("ok"));
     assert_eq!(
         body,
         json!({
@@ -134,9 +134,9 @@ fn request_tool_choice_format_images_and_thinking() {
         }),
         ..ChatRequest::default()
     };
-    let body = value(&encode_request(&req, &opts).unwrap());
+    let body = value(&encode_request(&req, &opts).expect("ok"));
     assert_eq!(body["tool_choice"], "REQUIRED");
-    assert_eq!(body["tools"].as_array().unwrap().len(), 1);
+    assert_eq!(body["tools"].as_array().expect("ok").len(), 1);
     assert_eq!(body["tools"][0]["function"]["name"], "b");
     assert_eq!(body["response_format"], json!({"type": "json_object"}));
     assert_eq!(
@@ -155,19 +155,19 @@ fn request_tool_choice_format_images_and_thinking() {
         schema: json!({"type": "object"}),
         strict: None,
     });
-    let body = value(&encode_request(&req, &opts).unwrap());
+    let body = value(&encode_request(&req, &opts).expect("ok"));
     assert_eq!(body["tool_choice"], "NONE");
-    assert_eq!(body["tools"].as_array().unwrap().len(), 2);
+    assert_eq!(body["tools"].as_array().expect("ok").len(), 2);
     assert_eq!(
         body["response_format"],
         json!({"type": "json_object", "json_schema": {"type": "object"}})
     );
     req.tool_choice = Some(ToolChoice::Auto);
-    let body = value(&encode_request(&req, &opts).unwrap());
+    let body = value(&encode_request(&req, &opts).expect("ok"));
     assert!(body.get("tool_choice").is_none());
     let empty = ChatRequest::default();
     assert_eq!(
-        encode_request(&empty, &opts).unwrap_err().kind,
+        encode_request(&empty, &opts).expect_err("fails").kind,
         ErrorKind::InvalidRequest
     );
 }
@@ -178,7 +178,7 @@ fn response_text_tools_and_usage() {
         "tool_plan":"I will call the tool.","tool_calls":[{"id":"get_weather_abc","type":"function",
         "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
         "usage":{"billed_units":{"input_tokens":10,"output_tokens":5},"tokens":{"input_tokens":210,"output_tokens":15}}}"#;
-    let r = decode_response(body).unwrap();
+    let r = decode_response(body).expect("ok");
     assert_eq!(r.id, "c-1");
     assert_eq!(r.finish, FinishReason::ToolCalls);
     assert_eq!(
@@ -201,7 +201,7 @@ fn response_text_tools_and_usage() {
     let body = br#"{"id":"c-2","finish_reason":"MAX_TOKENS","message":{"role":"assistant",
         "content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"Hello"}]},
         "usage":{"billed_units":{"input_tokens":3,"output_tokens":2}}}"#;
-    let r = decode_response(body).unwrap();
+    let r = decode_response(body).expect("ok");
     assert_eq!(r.finish, FinishReason::Length);
     assert_eq!(r.text(), "Hello");
     assert_eq!((r.usage.input, r.usage.output), (3, 2));
@@ -218,7 +218,7 @@ fn response_text_tools_and_usage() {
         assert_eq!(finish_reason(wire), want, "{wire}");
     }
     assert_eq!(
-        decode_response(b"not json").unwrap_err().kind,
+        decode_response(b"not json").expect_err("fails").kind,
         ErrorKind::BadGateway
     );
 }
@@ -421,7 +421,7 @@ fn embeddings() {
         truncate: Some(true),
     };
     assert_eq!(
-        value(&encode_embed_request(&req, "embed-v4.0").unwrap()),
+        value(&encode_embed_request(&req, "embed-v4.0").expect("ok")),
         json!({"model":"embed-v4.0","texts":["a","b"],"input_type":"search_document",
                "embedding_types":["float"],"output_dimension":256,"truncate":"END"})
     );
@@ -433,7 +433,7 @@ fn embeddings() {
     let r = decode_embed_response(
         br#"{"id":"e","embeddings":{"float":[[0.5,1.0],[0.25,0.0]]},"texts":["a","b"],"meta":{"billed_units":{"input_tokens":2}}}"#,
     )
-    .unwrap();
+    .expect("ok");
     assert_eq!(r.vectors, vec![vec![0.5, 1.0], vec![0.25, 0.0]]);
     assert_eq!(r.input_tokens, 2);
     assert!(decode_embed_response(br#"{"embeddings":{}}"#).is_err());
