@@ -87,7 +87,8 @@ pub fn encode_request(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Vec<u
         (!s.stop.is_empty()).then(|| json!(s.stop)),
     );
     put("temperature", s.temperature.map(|v| json!(v)));
-    put("p", s.top_p.map(|v| json!(v)));
+    // Cohere takes `p` only within 0.01–0.99 (OpenAI clients send up to 1.0).
+    put("p", s.top_p.map(|v| json!(v.clamp(0.01, 0.99))));
     put("k", s.top_k.map(|v| json!(v)));
     put("seed", s.seed.map(|v| json!(v)));
     put("frequency_penalty", s.frequency_penalty.map(|v| json!(v)));
