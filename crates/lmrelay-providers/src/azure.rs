@@ -14,6 +14,7 @@
 //! Azure's stream quirks (a first chunk with empty `choices` carrying
 //! `prompt_filter_results`, `content_filter` finish reasons) are read by the OpenAI codec;
 //! a filtered prompt's 400 (`code: content_filter`) is a content refusal in `classify`.
+//! api-versions older than `2024-09-01` get `max_tokens` instead of `max_completion_tokens`.
 
 use crate::adapter::{
     get, options, post_json, Adapter, AzureSettings, Dialect, Target, UpstreamRequest,
@@ -39,6 +40,14 @@ impl AzureAdapter {
     /// Whether the provider uses the `/openai/v1/` form.
     fn v1(&self) -> bool {
         self.settings.api_version == "v1"
+    }
+
+    /// Whether the api-version predates `max_completion_tokens` (added in
+    /// `2024-09-01-preview`; older versions answer "Unrecognized request argument supplied:
+    /// max_completion_tokens"), so the limit must be spelled `max_tokens`.
+    fn before_max_completion_tokens(&self) -> bool {
+        let v = &self.settings.api_version;
+        v.len() >= 10 && v.as_bytes()[0].is_ascii_digit() && v[..10] < *"2024-09-01"
     }
 
     /// The deployment that serves `model`.
@@ -75,6 +84,23 @@ impl AzureAdapter {
     }
 }
 
+/// The body with `max_completion_tokens` spelled `max_tokens`.
+fn rename_max_completion_tokens(body: Vec<u8>) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return body;
+    };
+    match obj.remove("max_completion_tokens") {
+        Some(n) => {
+            obj.insert("max_tokens".into(), n);
+            serde_json::to_vec(&v).unwrap_or(body)
+        }
+        None => body,
+    }
+}
+
 /// The resource root: the base URL without a trailing `/` or `/openai`.
 fn root(base: &str) -> &str {
     let base = base.trim_end_matches('/');
@@ -106,7 +132,10 @@ impl Adapter for AzureAdapter {
         let mut opts = options(target);
         // The classic form ignores the body's model; the v1 form needs the deployment there.
         opts.model = deployment.to_owned();
-        let body = openai::encode_request(req, &opts)?;
+        let mut body = openai::encode_request(req, &opts)?;
+        if self.before_max_completion_tokens() {
+            body = rename_max_completion_tokens(body);
+        }
         post_json(
             self.url(target, deployment, "chat/completions"),
             &auth(target),
@@ -252,6 +281,27 @@ mod tests {
         );
         let bad = a.chat_request(&chat(), &target(&h, "a/b?c", "k"));
         assert!(bad.is_err(), "no path injection through model names");
+    }
+
+    #[test]
+    fn old_api_versions_take_max_tokens() {
+        let h = HeaderMap::new();
+        let mut req = chat();
+        req.sampling.max_tokens = Some(50);
+        let body = |version: &str| -> serde_json::Value {
+            let built = adapter(version)
+                .chat_request(&req, &target(&h, "gpt-4o", "k"))
+                .expect("builds");
+            serde_json::from_slice(built.body()).expect("json")
+        };
+        let old = body("2024-06-01");
+        assert_eq!(old["max_tokens"], 50);
+        assert!(old.get("max_completion_tokens").is_none());
+        for version in ["2024-10-21", "2025-04-01-preview", "v1"] {
+            let new = body(version);
+            assert_eq!(new["max_completion_tokens"], 50, "{version}");
+            assert!(new.get("max_tokens").is_none(), "{version}");
+        }
     }
 
     #[test]
