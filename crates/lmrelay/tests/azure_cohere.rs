@@ -74,6 +74,10 @@ struct Upstreams {
 }
 
 async fn start() -> (Upstreams, Env) {
+    start_top("[admin]\ntoken = \"admin-token\"\n").await
+}
+
+async fn start_top(top: &str) -> (Upstreams, Env) {
     let azure = spawn(
         Flavor::Azure,
         MockConfig {
@@ -95,7 +99,7 @@ async fn start() -> (Upstreams, Env) {
     let extra = EXTRA
         .replace("AZURE_URL", &azure.base_url())
         .replace("COHERE_URL", &cohere.base_url());
-    let env = Env::start_with_top("[admin]\ntoken = \"admin-token\"\n", &extra).await;
+    let env = Env::start_with_top(top, &extra).await;
     (Upstreams { azure, cohere }, env)
 }
 
@@ -365,5 +369,50 @@ async fn embeddings() {
         )
         .await;
     assert_eq!(status, 200, "{}", text(&bytes));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_health_checks_use_each_types_cheap_endpoint() {
+    let (up, env) = start_top("[health]\ninterval = \"100ms\"\ntimeout = \"500ms\"\n").await;
+    let seen = |mock: &MockServer| -> Vec<(String, Option<String>, Option<String>)> {
+        mock.requests()
+            .into_iter()
+            .filter(|r| r.method == "GET")
+            .map(|r| {
+                let auth = r
+                    .header("api-key")
+                    .or(r.header("authorization"))
+                    .map(str::to_owned);
+                (r.path, r.query, auth)
+            })
+            .collect()
+    };
+    let mut waited = 0;
+    loop {
+        let azure = seen(&up.azure);
+        let cohere = seen(&up.cohere);
+        let classic = (
+            "/openai/models".to_owned(),
+            Some("api-version=2024-10-21".to_owned()),
+            Some("az-key".to_owned()),
+        );
+        let v1 = (
+            "/openai/v1/models".to_owned(),
+            None,
+            Some("Bearer az-key".to_owned()),
+        );
+        let co = (
+            "/v1/models".to_owned(),
+            None,
+            Some("Bearer co-key".to_owned()),
+        );
+        if azure.contains(&classic) && azure.contains(&v1) && cohere.contains(&co) {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 50, "no health checks seen: {azure:?} {cohere:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     env.stop().await;
 }
