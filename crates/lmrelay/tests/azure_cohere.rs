@@ -416,3 +416,55 @@ async fn active_health_checks_use_each_types_cheap_endpoint() {
     }
     env.stop().await;
 }
+
+/// A one-pixel PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_limits_and_sampling_reach_cohere() {
+    let (up, env) = start().await;
+    let data_url = format!("data:image/png;base64,{PNG}");
+    let image_part = json!({"type": "image_url", "image_url": {"url": data_url}});
+    let requests = [
+        (
+            Client::OpenAi,
+            json!({"model": "to-cohere", "top_p": 1.0, "max_tokens": 1, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": data_url}}]}]}),
+            "length",
+        ),
+        (
+            Client::Anthropic,
+            json!({"model": "to-cohere", "top_p": 1.0, "max_tokens": 1, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "what is this"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]}]}),
+            "max_tokens",
+        ),
+        (
+            Client::Ollama,
+            json!({"model": "to-cohere", "stream": false, "options": {"top_p": 1.0, "num_predict": 1},
+                "messages": [{"role": "user", "content": "what is this", "images": [PNG]}]}),
+            "length",
+        ),
+    ];
+    for (client, body, finish) in requests {
+        let (status, _, bytes) = env.post(client, client.path(), &body).await;
+        let ctx = format!("{client:?}: {}", text(&bytes));
+        assert_eq!(status, 200, "{ctx}");
+        let a = client.answer(&bytes);
+        assert_eq!(a.text, "echo:", "{ctx}");
+        assert_eq!(a.finish, finish, "{ctx}");
+        let rec = up.cohere.last_request().expect("request");
+        assert_eq!(rec.body["max_tokens"], 1, "{ctx}");
+        assert_eq!(
+            rec.body["p"], 0.99,
+            "{ctx}: top_p clamped into Cohere's range"
+        );
+        let content = rec.body["messages"][0]["content"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(content.contains(&image_part), "{ctx}: {content:?}");
+    }
+    env.stop().await;
+}
