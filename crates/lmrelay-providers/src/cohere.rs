@@ -126,6 +126,22 @@ mod tests {
     }
 
     #[test]
+    fn relax_drops_only_refused_thinking() {
+        let mut req = ChatRequest {
+            reasoning: Some(lmrelay_ir::Reasoning::default()),
+            ..ChatRequest::default()
+        };
+        let other = lmrelay_ir::ApiError::invalid("invalid request: messages must not be empty");
+        assert!(!CohereAdapter.relax(&mut req, &other));
+        let refusal = lmrelay_ir::ApiError::invalid(
+            "invalid request: thinking is not supported by this model",
+        );
+        assert!(CohereAdapter.relax(&mut req, &refusal));
+        assert!(req.reasoning.is_none());
+        assert!(!CohereAdapter.relax(&mut req, &refusal));
+    }
+
+    #[test]
     fn errors_are_classified() {
         let h = HeaderMap::new();
         let e = CohereAdapter.error(498, &h, br#"{"message":"invalid api token"}"#);

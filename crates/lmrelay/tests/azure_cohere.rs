@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Client, Env, CLIENTS};
+use common::{Client, Env, CACHE_READ, CLIENTS};
 use lmrelay_mock::{spawn, Flavor, MockConfig, MockServer};
 use serde_json::{json, Value};
 
@@ -82,6 +82,7 @@ async fn start_top(top: &str) -> (Upstreams, Env) {
         Flavor::Azure,
         MockConfig {
             keys: vec!["az-key".into()],
+            cache_read_tokens: CACHE_READ,
             ..MockConfig::default()
         },
     )
@@ -152,6 +153,14 @@ async fn text_answers_from_every_client() {
                     rec.headers.iter().all(|(_, v)| !v.contains("client-key")),
                     "{ctx}"
                 );
+                if provider != "co" {
+                    // Azure's prompt_tokens include the cached tokens, as the canonical
+                    // input does.
+                    assert!(a.input_tokens > CACHE_READ, "{ctx}");
+                    if client != Client::Ollama {
+                        assert_eq!(a.cached_tokens, CACHE_READ, "{ctx}");
+                    }
+                }
                 match provider {
                     "az" => {
                         assert_eq!(
@@ -313,17 +322,28 @@ async fn errors_and_failover() {
         }
         mock.faults().reset();
     }
-    // An error inside a Cohere stream reaches the client as its in-stream error.
-    up.cohere.faults().set_stream_error_after(Some(3));
-    let body = Client::OpenAi.chat("to-cohere", "one two three four five", true, false);
-    let (status, _, bytes) = env
-        .post(Client::OpenAi, "/v1/chat/completions", &body)
-        .await;
-    assert_eq!(status, 200);
-    let body_text = text(&bytes);
-    assert!(body_text.contains("\"error\""), "{body_text}");
-    assert!(!body_text.contains("[DONE]"), "{body_text}");
-    up.cohere.faults().reset();
+    // An error inside a stream, after content, reaches the client as its in-stream error.
+    for (mock, route) in [(&up.azure, "to-azure"), (&up.cohere, "to-cohere")] {
+        mock.faults().set_stream_error_after(Some(4));
+        let body = Client::OpenAi.chat(route, "one two three four five", true, false);
+        let (status, _, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await;
+        assert_eq!(status, 200, "{route}");
+        let body_text = text(&bytes);
+        assert!(body_text.contains("\"error\""), "{route}: {body_text}");
+        assert!(!body_text.contains("[DONE]"), "{route}: {body_text}");
+        let body = Client::Anthropic.chat(route, "one two three four five", true, false);
+        let (status, _, bytes) = env.post(Client::Anthropic, "/v1/messages", &body).await;
+        assert_eq!(status, 200, "{route}");
+        let events = common::sse_events(&text(&bytes));
+        assert_eq!(
+            events.last().map(|e| e.0.as_str()),
+            Some("error"),
+            "{route}: {events:?}"
+        );
+        mock.faults().reset();
+    }
     env.stop().await;
 }
 
