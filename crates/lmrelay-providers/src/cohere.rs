@@ -152,6 +152,12 @@ mod tests {
         assert!(e.key_fault() && e.retryable());
         let e = CohereAdapter.error(503, &h, br#"{"message":"overloaded"}"#);
         assert!(e.retryable() && !e.key_fault());
+        let e = CohereAdapter.error(
+            400,
+            &h,
+            br#"{"id":"x","message":"invalid request: too many tokens: total number of tokens in the prompt cannot exceed 128000 - received 130000."}"#,
+        );
+        assert_eq!(e.kind, FailureKind::ContextLength);
         let e = CohereAdapter.error(400, &h, br#"{"message":"invalid request"}"#);
         assert!(!e.retryable() && !e.key_fault());
     }
