@@ -1,4 +1,4 @@
-//! Faithful fake OpenAI, Anthropic, Ollama and Gemini upstreams for lmrelay's
+//! Faithful fake OpenAI, Anthropic, Ollama, Gemini, Azure OpenAI and Cohere upstreams for lmrelay's
 //! tests and benchmarks.
 //!
 //! The mock speaks raw wire JSON (it shares no types with the gateway), so it
@@ -25,6 +25,8 @@
 #![allow(clippy::result_large_err)]
 
 mod anthropic;
+mod azure;
+mod cohere;
 mod embed;
 mod faults;
 mod gemini;
@@ -56,6 +58,11 @@ pub enum Flavor {
     Ollama,
     /// Gemini `/v1beta/models/{model}:generateContent` and friends.
     Gemini,
+    /// Azure OpenAI: OpenAI answers behind `/openai/deployments/{deployment}/…?api-version=`
+    /// and `/openai/v1/…`, with the `api-key` header and content-filter annotations.
+    Azure,
+    /// Cohere v2 `/v2/chat`, `/v2/embed`, and `/v1/models`.
+    Cohere,
 }
 
 impl Flavor {
@@ -66,6 +73,8 @@ impl Flavor {
             Flavor::Anthropic => "anthropic",
             Flavor::Ollama => "ollama",
             Flavor::Gemini => "gemini",
+            Flavor::Azure => "azure",
+            Flavor::Cohere => "cohere",
         }
     }
 
@@ -82,6 +91,20 @@ impl Flavor {
                 "gemini-3-pro-preview",
                 "text-embedding-004",
                 "gemini-embedding-001",
+            ],
+            // Deployment names.
+            Flavor::Azure => &[
+                "gpt-4o",
+                "gpt4o-prod",
+                "gpt-4o-mini",
+                "text-embedding-3-small",
+            ],
+            Flavor::Cohere => &[
+                "command-a-03-2025",
+                "command-r-plus",
+                "command-r7b-12-2024",
+                "embed-v4.0",
+                "embed-english-v3.0",
             ],
         };
         names.iter().map(|s| (*s).to_string()).collect()
@@ -102,6 +125,8 @@ impl FromStr for Flavor {
             "anthropic" => Ok(Flavor::Anthropic),
             "ollama" => Ok(Flavor::Ollama),
             "gemini" => Ok(Flavor::Gemini),
+            "azure" => Ok(Flavor::Azure),
+            "cohere" => Ok(Flavor::Cohere),
             other => Err(format!("unknown flavor {other:?}")),
         }
     }

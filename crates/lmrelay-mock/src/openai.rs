@@ -580,6 +580,11 @@ async fn chat(State(s): S, body: Bytes) -> Response {
     if let Some(f) = s.gate().await {
         return fault_response(&f);
     }
+    answer_chat(&s, body).await
+}
+
+/// A chat answer after the fault gate (shared with the Azure flavor, which gates itself).
+pub(crate) async fn answer_chat(s: &Shared, body: Bytes) -> Response {
     let Ok(req) = parse_json(&body) else {
         return invalid_json();
     };
@@ -799,6 +804,11 @@ async fn embeddings(State(s): S, body: Bytes) -> Response {
     if let Some(f) = s.gate().await {
         return fault_response(&f);
     }
+    answer_embeddings(&s, body)
+}
+
+/// An embeddings answer after the fault gate (shared with the Azure flavor).
+pub(crate) fn answer_embeddings(s: &Shared, body: Bytes) -> Response {
     let Ok(req) = parse_json(&body) else {
         return invalid_json();
     };

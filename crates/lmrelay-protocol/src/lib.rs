@@ -1,5 +1,6 @@
 //! Pure codecs between lmrelay's canonical types (`lmrelay-ir`) and the wire formats of
-//! OpenAI, Anthropic and Ollama (both directions) and Google Gemini (upstream side only).
+//! OpenAI, Anthropic and Ollama (both directions), Google Gemini and Cohere (upstream side
+//! only).
 //!
 //! Each format module has both directions, because lmrelay speaks every format as a server
 //! (to clients) and as a client (to upstreams):
@@ -10,6 +11,7 @@
 //! client-visible model name, timestamps), so every function here is table-testable.
 
 pub mod anthropic;
+pub mod cohere;
 pub mod gemini;
 pub mod json;
 pub mod ndjson;

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ErrorKind};
 use lmrelay_protocol::StreamDecoder;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// A wire-format family. Client protocols and upstream types both belong to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +16,8 @@ pub enum Dialect {
     Ollama,
     /// Upstreams only: no client speaks Gemini, so no client-only field ever reaches one.
     Gemini,
+    /// Upstreams only, like Gemini.
+    Cohere,
 }
 
 /// A provider type from the config file.
@@ -23,7 +27,29 @@ pub enum ProviderKind {
     Anthropic,
     Ollama,
     Gemini,
+    /// Azure OpenAI, with the provider's settings (see [`ProviderKind::azure`]).
+    Azure(&'static AzureSettings),
+    Cohere,
 }
+
+/// The settings of one Azure OpenAI provider: its `api_version` (`"v1"` selects the
+/// `/openai/v1/` form) and its `deployments` map from model names to deployment names.
+///
+/// They travel inside [`ProviderKind::Azure`] because `adapter_for` builds an adapter from
+/// the kind alone; values are interned (see [`ProviderKind::azure`]), so each distinct
+/// setting is allocated once for the life of the process, however often configs load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AzureSettings {
+    pub api_version: String,
+    pub deployments: BTreeMap<String, String>,
+}
+
+static NO_AZURE_SETTINGS: AzureSettings = AzureSettings {
+    api_version: String::new(),
+    deployments: BTreeMap::new(),
+};
+
+static AZURE_SETTINGS: Mutex<Vec<&'static AzureSettings>> = Mutex::new(Vec::new());
 
 /// Where and as whom to send one request. Its `Debug` never shows the key.
 #[derive(Clone, Copy)]
@@ -167,6 +193,8 @@ impl ProviderKind {
             "anthropic" => Some(ProviderKind::Anthropic),
             "ollama" => Some(ProviderKind::Ollama),
             "gemini" => Some(ProviderKind::Gemini),
+            "azure" => Some(ProviderKind::Azure(&NO_AZURE_SETTINGS)),
+            "cohere" => Some(ProviderKind::Cohere),
             _ => None,
         }
     }
@@ -177,6 +205,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Ollama => "ollama",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Azure(_) => "azure",
+            ProviderKind::Cohere => "cohere",
         }
     }
 
@@ -186,6 +216,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => Dialect::Anthropic,
             ProviderKind::Ollama => Dialect::Ollama,
             ProviderKind::Gemini => Dialect::Gemini,
+            ProviderKind::Azure(_) => Dialect::OpenAi,
+            ProviderKind::Cohere => Dialect::Cohere,
         }
     }
 
@@ -196,7 +228,23 @@ impl ProviderKind {
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Ollama => "http://127.0.0.1:11434",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            // Every Azure resource has its own host: the config must name it.
+            ProviderKind::Azure(_) => "",
+            ProviderKind::Cohere => "https://api.cohere.com",
         }
+    }
+
+    /// The `azure` kind with a provider's settings. Equal settings share one allocation.
+    pub fn azure(settings: AzureSettings) -> Self {
+        let mut known = AZURE_SETTINGS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = known.iter().find(|s| ***s == settings) {
+            return ProviderKind::Azure(s);
+        }
+        let interned: &'static AzureSettings = Box::leak(Box::new(settings));
+        known.push(interned);
+        ProviderKind::Azure(interned)
     }
 }
 

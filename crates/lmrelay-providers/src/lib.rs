@@ -7,16 +7,20 @@
 
 mod adapter;
 mod anthropic;
+mod azure;
 mod classify;
+mod cohere;
 mod gemini;
 mod ollama;
 mod openai;
 mod presets;
 mod ratelimit;
 
-pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
+pub use adapter::{Adapter, AzureSettings, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
+pub use azure::AzureAdapter;
 pub use classify::{classify, retry_after, Action, FailureKind, Next, UpstreamError};
+pub use cohere::CohereAdapter;
 pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
@@ -27,10 +31,12 @@ use std::sync::Arc;
 
 /// The adapter for a provider type.
 pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
-    match kind.dialect() {
-        Dialect::OpenAi => Arc::new(OpenAiAdapter),
-        Dialect::Anthropic => Arc::new(AnthropicAdapter),
-        Dialect::Ollama => Arc::new(OllamaAdapter),
-        Dialect::Gemini => Arc::new(GeminiAdapter),
+    match kind {
+        ProviderKind::OpenAi => Arc::new(OpenAiAdapter),
+        ProviderKind::Anthropic => Arc::new(AnthropicAdapter),
+        ProviderKind::Ollama => Arc::new(OllamaAdapter),
+        ProviderKind::Gemini => Arc::new(GeminiAdapter),
+        ProviderKind::Azure(settings) => Arc::new(AzureAdapter::new(settings)),
+        ProviderKind::Cohere => Arc::new(CohereAdapter),
     }
 }

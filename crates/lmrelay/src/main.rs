@@ -196,6 +196,21 @@ fn print_check(c: &Config) {
             p.models.join(","),
             p.region.as_deref().unwrap_or("-")
         );
+        if let Some(v) = &p.api_version {
+            let deployments: Vec<String> = p
+                .deployments
+                .iter()
+                .map(|(m, d)| format!("{m}={d}"))
+                .collect();
+            println!(
+                "    api_version={v} deployments={}",
+                if deployments.is_empty() {
+                    "(model names)".to_owned()
+                } else {
+                    deployments.join(",")
+                }
+            );
+        }
     }
     println!("routes:");
     for r in &c.routes {

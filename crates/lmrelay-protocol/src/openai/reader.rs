@@ -139,6 +139,15 @@ impl StreamReader {
             self.done = true;
             return;
         }
+        // Azure opens with a chunk of only `prompt_filter_results` (no choices, `id: ""`):
+        // the answer starts with the next chunk, which carries the real id and model.
+        let preamble = chunk.choices.is_empty()
+            && chunk.id.is_empty()
+            && chunk.usage.is_none()
+            && chunk.x_groq.is_none();
+        if !self.started && preamble {
+            return;
+        }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {

@@ -568,3 +568,31 @@ fn compatible_servers_get_max_tokens_and_top_k_openai_does_not() {
     assert_eq!(compat["top_k"], 40);
     assert!(compat.get("max_completion_tokens").is_none());
 }
+
+#[test]
+fn reader_skips_azures_filter_preamble() {
+    let stream = concat!(
+        "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",",
+        "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n",
+        "data: {\"id\":\"chatcmpl-az\",\"model\":\"gpt-4o-2024-11-20\",\"choices\":[{\"index\":0,",
+        "\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null,\"content_filter_results\":{}}]}\n\n",
+        "data: {\"id\":\"chatcmpl-az\",\"model\":\"gpt-4o-2024-11-20\",\"choices\":[{\"index\":0,",
+        "\"delta\":{},\"finish_reason\":\"content_filter\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let events = read_all(&[stream.as_bytes()]);
+    assert_eq!(
+        events,
+        vec![
+            StreamEvent::Start {
+                id: "chatcmpl-az".into(),
+                model: "gpt-4o-2024-11-20".into()
+            },
+            StreamEvent::TextDelta("Hi".into()),
+            StreamEvent::Finish {
+                reason: FinishReason::ContentFilter,
+                stop_sequence: None
+            },
+        ]
+    );
+}

@@ -135,5 +135,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         weight: 1,
         prices: HashMap::new(),
         max_tokens: DEFAULT_MAX_TOKENS,
+        api_version: None,
+        deployments: Default::default(),
     }
 }

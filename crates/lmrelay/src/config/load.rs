@@ -25,7 +25,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Provider types that are planned but not built yet.
-const NOT_YET: &[&str] = &["azure", "bedrock", "cohere"];
+const NOT_YET: &[&str] = &["bedrock"];
 
 /// A config file's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -542,12 +542,13 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 None => {
                     ctx.error(
                         &at("type"),
-                        format!("unknown provider type `{}`; use openai, anthropic, ollama, gemini or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
+                        format!("unknown provider type `{}`; use openai, anthropic, ollama, gemini, azure, cohere or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
                     );
                     continue;
                 }
             },
         };
+        let kind = azure_settings(kind, &p, &at, ctx);
         let base_url = p.base_url.clone().unwrap_or_else(|| default_url.to_owned());
         if base_url.is_empty() || base_url.contains('{') {
             ctx.error(
@@ -630,9 +631,68 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 })
                 .collect(),
             max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            api_version: p.api_version,
+            deployments: p.deployments.into_iter().collect(),
         });
     }
     out
+}
+
+/// Checks `api_version` and `deployments`, which only `azure` providers take, and gives an
+/// azure provider the kind that carries them.
+fn azure_settings(
+    kind: ProviderKind,
+    p: &super::raw::RawProvider,
+    at: &dyn Fn(&str) -> String,
+    ctx: &mut Ctx,
+) -> ProviderKind {
+    if !matches!(kind, ProviderKind::Azure(_)) {
+        if p.api_version.is_some() {
+            ctx.error(
+                &at("api_version"),
+                "only azure providers take an api_version",
+            );
+        }
+        if !p.deployments.is_empty() {
+            ctx.error(&at("deployments"), "only azure providers take deployments");
+        }
+        return kind;
+    }
+    let api_version = p.api_version.clone().unwrap_or_default();
+    if api_version.is_empty() {
+        ctx.error(
+            &at("api_version"),
+            "an azure provider needs an api_version, such as \"2024-10-21\", or \"v1\" for the /openai/v1/ API",
+        );
+    } else if !api_version
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        ctx.error(
+            &at("api_version"),
+            format!("`{api_version}` is not an api-version (letters, digits, `-` and `.`)"),
+        );
+    }
+    let mut deployments = std::collections::BTreeMap::new();
+    for (model, deployment) in &p.deployments {
+        let valid = !deployment.is_empty()
+            && deployment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            ctx.error(
+                &at(&format!("deployments.{model}")),
+                format!(
+                    "`{deployment}` is not a deployment name (letters, digits, `-`, `_` and `.`)"
+                ),
+            );
+        }
+        deployments.insert(model.clone(), deployment.clone());
+    }
+    ProviderKind::azure(lmrelay_providers::AzureSettings {
+        api_version,
+        deployments,
+    })
 }
 
 fn validate_routes(

@@ -218,6 +218,11 @@ pub struct ProviderConfig {
     pub prices: HashMap<String, Price>,
     /// `max_tokens` sent when a client gave none and the upstream requires one.
     pub max_tokens: u32,
+    /// Azure: the `api-version` (`"v1"` for the `/openai/v1/` API). The adapter gets it
+    /// through `kind`.
+    pub api_version: Option<String>,
+    /// Azure: model name → deployment name (a model not listed is its own deployment).
+    pub deployments: std::collections::BTreeMap<String, String>,
 }
 
 /// Price per million tokens.

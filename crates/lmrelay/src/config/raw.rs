@@ -116,15 +116,7 @@ pub struct RawProvider {
     #[serde(default)]
     pub prices: HashMap<String, RawPrice>,
     pub max_tokens: Option<u32>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub api_version: Option<String>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     #[serde(default)]
     pub deployments: HashMap<String, String>,
     #[expect(

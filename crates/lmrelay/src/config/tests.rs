@@ -318,3 +318,41 @@ strategy = "fastest"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn azure_and_cohere_are_native_provider_types() {
+    let c = parse(concat!(
+        "[[providers]]\nname = \"az\"\ntype = \"azure\"\nbase_url = \"https://r.openai.azure.com\"\n",
+        "api_version = \"2024-10-21\"\nkeys = [\"k\"]\nmodels = [\"gpt-4o\"]\n",
+        "deployments = { \"gpt-4o\" = \"gpt4o-prod\" }\n",
+        "[[providers]]\nname = \"co\"\ntype = \"cohere\"\nkeys = [\"k\"]\nmodels = [\"command-r\"]\n",
+    ))
+    .expect("azure and cohere are available");
+    let az = &c.providers[0];
+    let lmrelay_providers::ProviderKind::Azure(settings) = az.kind else {
+        panic!("azure kind, got {:?}", az.kind)
+    };
+    assert_eq!(settings.api_version, "2024-10-21");
+    assert_eq!(settings.deployments["gpt-4o"], "gpt4o-prod");
+    assert_eq!(az.api_version.as_deref(), Some("2024-10-21"));
+    assert_eq!(az.deployments["gpt-4o"], "gpt4o-prod");
+    let co = &c.providers[1];
+    assert_eq!(co.kind, lmrelay_providers::ProviderKind::Cohere);
+    assert_eq!(co.base_url, "https://api.cohere.com");
+}
+
+#[test]
+fn azure_needs_a_base_url_and_an_api_version() {
+    let errs = parse("[[providers]]\nname = \"az\"\ntype = \"azure\"\nkeys = [\"k\"]\nmodels = [\"gpt-4o\"]\ndeployments = { \"gpt-4o\" = \"a/b\" }\n")
+        .expect_err("incomplete azure provider")
+        .0;
+    let shown = ConfigErrors(errs).to_string();
+    assert!(shown.contains("providers[0].base_url"), "{shown}");
+    assert!(shown.contains("providers[0].api_version"), "{shown}");
+    assert!(shown.contains("providers[0].deployments.gpt-4o"), "{shown}");
+    let errs = parse("[[providers]]\nname = \"o\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"m\"]\napi_version = \"2024-10-21\"\n")
+        .expect_err("api_version is azure's")
+        .0;
+    let shown = ConfigErrors(errs).to_string();
+    assert!(shown.contains("providers[0].api_version"), "{shown}");
+}
