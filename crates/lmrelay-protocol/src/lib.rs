@@ -10,6 +10,7 @@
 //! client-visible model name, timestamps), so every function here is table-testable.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod json;
 pub mod ndjson;
