@@ -14,6 +14,8 @@ pub enum Dialect {
     Ollama,
     /// Upstreams only: no client speaks Gemini, so no client-only field ever reaches one.
     Gemini,
+    /// Upstreams only: AWS Bedrock's Converse API.
+    Bedrock,
 }
 
 /// A provider type from the config file.
@@ -23,6 +25,7 @@ pub enum ProviderKind {
     Anthropic,
     Ollama,
     Gemini,
+    Bedrock,
 }
 
 /// Where and as whom to send one request. Its `Debug` never shows the key.
@@ -42,6 +45,11 @@ pub struct Target<'a> {
     /// a same-protocol upstream understands (for example `anthropic-beta`).
     pub client: Dialect,
     pub client_headers: &'a HeaderMap,
+    /// The AWS region for Bedrock's SigV4 signature (`aws_region` in the config).
+    pub aws_region: Option<&'a str>,
+    /// Wall-clock time (Unix milliseconds) when the request is built, for formats whose
+    /// signature covers the time (Bedrock's SigV4). Adapters read no clock; tests pin it.
+    pub now_unix_ms: u64,
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -51,6 +59,7 @@ impl std::fmt::Debug for Target<'_> {
             .field("model", &self.model)
             .field("api_key", &self.api_key.map(|_| "***"))
             .field("preset", &self.preset.map(|p| p.name))
+            .field("aws_region", &self.aws_region)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +176,7 @@ impl ProviderKind {
             "anthropic" => Some(ProviderKind::Anthropic),
             "ollama" => Some(ProviderKind::Ollama),
             "gemini" => Some(ProviderKind::Gemini),
+            "bedrock" => Some(ProviderKind::Bedrock),
             _ => None,
         }
     }
@@ -177,6 +187,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Ollama => "ollama",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
@@ -186,6 +197,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => Dialect::Anthropic,
             ProviderKind::Ollama => Dialect::Ollama,
             ProviderKind::Gemini => Dialect::Gemini,
+            ProviderKind::Bedrock => Dialect::Bedrock,
         }
     }
 
@@ -196,6 +208,19 @@ impl ProviderKind {
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Ollama => "http://127.0.0.1:11434",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            // Bedrock's host names the region: see `default_base_url_in`.
+            ProviderKind::Bedrock => "https://bedrock-runtime.us-east-1.amazonaws.com",
+        }
+    }
+
+    /// The base URL when the config gives none, for a provider in `aws_region` (only
+    /// Bedrock's depends on it).
+    pub fn default_base_url_in(self, aws_region: Option<&str>) -> String {
+        match (self, aws_region) {
+            (ProviderKind::Bedrock, Some(region)) => {
+                format!("https://bedrock-runtime.{region}.amazonaws.com")
+            }
+            _ => self.default_base_url().to_owned(),
         }
     }
 }
@@ -206,6 +231,20 @@ pub(crate) fn get(
     headers: &[(&'static str, String)],
 ) -> Result<UpstreamRequest, ApiError> {
     request(http::Request::get(url), headers, Vec::new())
+}
+
+/// Builds a POST request with a body of `content_type`.
+pub(crate) fn post(
+    url: String,
+    content_type: &'static str,
+    accept: &'static str,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
+    let b = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::ACCEPT, accept);
+    with_headers(b, headers, body)
 }
 
 /// Builds a JSON POST request.
@@ -224,6 +263,14 @@ fn request(
     body: Vec<u8>,
 ) -> Result<UpstreamRequest, ApiError> {
     b = b.header(http::header::ACCEPT, "application/json, text/event-stream");
+    with_headers(b, headers, body)
+}
+
+fn with_headers(
+    mut b: http::request::Builder,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
     for (k, v) in headers {
         let mut value = header_value(k, v)?;
         value.set_sensitive(SENSITIVE.contains(k));

@@ -7,6 +7,7 @@
 
 mod adapter;
 mod anthropic;
+mod bedrock;
 mod classify;
 mod gemini;
 mod ollama;
@@ -16,6 +17,7 @@ mod ratelimit;
 
 pub use adapter::{Adapter, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
+pub use bedrock::{BedrockAdapter, BedrockCredentials};
 pub use classify::{classify, retry_after, Action, FailureKind, Next, UpstreamError};
 pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
@@ -32,5 +34,6 @@ pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
         Dialect::Anthropic => Arc::new(AnthropicAdapter),
         Dialect::Ollama => Arc::new(OllamaAdapter),
         Dialect::Gemini => Arc::new(GeminiAdapter),
+        Dialect::Bedrock => Arc::new(BedrockAdapter),
     }
 }
