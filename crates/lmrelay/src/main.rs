@@ -196,6 +196,9 @@ fn print_check(c: &Config) {
             p.models.join(","),
             p.region.as_deref().unwrap_or("-")
         );
+        if let Some(r) = &p.aws_region {
+            println!("    aws_region={r} (SigV4 service bedrock)");
+        }
     }
     println!("routes:");
     for r in &c.routes {
