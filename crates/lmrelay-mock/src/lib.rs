@@ -1,4 +1,4 @@
-//! Faithful fake OpenAI, Anthropic, Ollama and Gemini upstreams for lmrelay's
+//! Faithful fake OpenAI, Anthropic, Ollama, Gemini and Bedrock upstreams for lmrelay's
 //! tests and benchmarks.
 //!
 //! The mock speaks raw wire JSON (it shares no types with the gateway), so it
@@ -25,6 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 mod anthropic;
+mod bedrock;
 mod embed;
 mod faults;
 mod gemini;
@@ -56,16 +57,19 @@ pub enum Flavor {
     Ollama,
     /// Gemini `/v1beta/models/{model}:generateContent` and friends.
     Gemini,
+    /// Bedrock `/model/{modelId}/converse`, `/converse-stream`, `/count-tokens`, SigV4.
+    Bedrock,
 }
 
 impl Flavor {
-    /// Lowercase name: `openai`, `anthropic`, `ollama`, `gemini`.
+    /// Lowercase name: `openai`, `anthropic`, `ollama`, `gemini`, `bedrock`.
     pub fn name(self) -> &'static str {
         match self {
             Flavor::OpenAi => "openai",
             Flavor::Anthropic => "anthropic",
             Flavor::Ollama => "ollama",
             Flavor::Gemini => "gemini",
+            Flavor::Bedrock => "bedrock",
         }
     }
 
@@ -82,6 +86,11 @@ impl Flavor {
                 "gemini-3-pro-preview",
                 "text-embedding-004",
                 "gemini-embedding-001",
+            ],
+            Flavor::Bedrock => &[
+                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "amazon.nova-lite-v1:0",
             ],
         };
         names.iter().map(|s| (*s).to_string()).collect()
@@ -102,6 +111,7 @@ impl FromStr for Flavor {
             "anthropic" => Ok(Flavor::Anthropic),
             "ollama" => Ok(Flavor::Ollama),
             "gemini" => Ok(Flavor::Gemini),
+            "bedrock" => Ok(Flavor::Bedrock),
             other => Err(format!("unknown flavor {other:?}")),
         }
     }
@@ -113,14 +123,17 @@ pub struct MockConfig {
     /// Address to bind; `None` = `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
     /// Accepted API keys; empty = any non-empty key. Ollama never checks keys.
-    /// Gemini reads `x-goog-api-key` (or `?key=`).
+    /// Gemini reads `x-goog-api-key` (or `?key=`). Bedrock takes
+    /// `ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]` and recomputes each SigV4 signature with the
+    /// secret, or a Bedrock API key (no `:`) as a bearer token.
     pub keys: Vec<String>,
     /// Known models; empty = [`Flavor::default_models`]; an entry `*` accepts any model.
     pub models: Vec<String>,
     /// Reported as cached input tokens (Anthropic `cache_read_input_tokens`,
     /// excluded from `input_tokens`; OpenAI `prompt_tokens_details.cached_tokens`,
     /// included in `prompt_tokens`; Gemini `cachedContentTokenCount`, included in
-    /// `promptTokenCount`). Ollama ignores it.
+    /// `promptTokenCount`; Bedrock `cacheReadInputTokens`, excluded from `inputTokens`).
+    /// Ollama ignores it.
     pub cache_read_tokens: u64,
 }
 

@@ -1,9 +1,10 @@
-//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama / Gemini upstreams out of
-//! process.
+//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama / Gemini / Bedrock upstreams
+//! out of process.
 //!
 //! Prints one line per server (`openai http://127.0.0.1:PORT/v1`,
 //! `anthropic http://127.0.0.1:PORT`, `ollama http://127.0.0.1:PORT`,
-//! `gemini http://127.0.0.1:PORT`) and runs until SIGINT or SIGTERM. Without any
+//! `gemini http://127.0.0.1:PORT`, `bedrock http://127.0.0.1:PORT`) and runs until SIGINT
+//! or SIGTERM. Without any
 //! flavor flag it serves OpenAI, Anthropic and Ollama.
 
 use std::io::Write;
@@ -29,6 +30,9 @@ struct Cli {
     /// Serve the Gemini flavor on ADDR.
     #[arg(long, value_name = "ADDR")]
     gemini: Option<SocketAddr>,
+    /// Serve the Bedrock flavor on ADDR (keys are `ACCESS_KEY_ID:SECRET`).
+    #[arg(long, value_name = "ADDR")]
+    bedrock: Option<SocketAddr>,
     /// Accepted API key (repeatable; none = accept any non-empty key).
     #[arg(long = "key", value_name = "KEY")]
     keys: Vec<String>,
@@ -92,6 +96,7 @@ impl Cli {
             (Flavor::Anthropic, self.anthropic),
             (Flavor::Ollama, self.ollama),
             (Flavor::Gemini, self.gemini),
+            (Flavor::Bedrock, self.bedrock),
         ]
         .into_iter()
         .filter_map(|(f, a)| a.map(|a| (f, a)))

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::faults::{FailNext, Faults};
-use crate::{anthropic, gemini, ollama, openai, Flavor, MockConfig, RecordedRequest};
+use crate::{anthropic, bedrock, gemini, ollama, openai, Flavor, MockConfig, RecordedRequest};
 
 /// Largest request body accepted (Anthropic's documented limit is 32 MB).
 const BODY_LIMIT: usize = 64 << 20;
@@ -123,12 +123,14 @@ impl MockServer {
         format!("http://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
-    /// The provider SDK base URL: `…/v1` for OpenAI, the root for Anthropic, Ollama and
-    /// Gemini.
+    /// The provider SDK base URL: `…/v1` for OpenAI, the root for Anthropic, Ollama,
+    /// Gemini and Bedrock.
     pub fn base_url(&self) -> String {
         match self.flavor {
             Flavor::OpenAi => format!("{}/v1", self.root_url()),
-            Flavor::Anthropic | Flavor::Ollama | Flavor::Gemini => self.root_url(),
+            Flavor::Anthropic | Flavor::Ollama | Flavor::Gemini | Flavor::Bedrock => {
+                self.root_url()
+            }
         }
     }
 
@@ -232,6 +234,7 @@ fn router(shared: Arc<Shared>) -> Router {
         Flavor::Anthropic => anthropic::router(shared.clone()),
         Flavor::Ollama => ollama::router(shared.clone()),
         Flavor::Gemini => gemini::router(shared.clone()),
+        Flavor::Bedrock => bedrock::router(shared.clone()),
     };
     let control = Router::new()
         .route("/mock/faults", get(get_faults).post(post_faults))
