@@ -4,7 +4,8 @@
 //!
 //! The status comes from the exception's name where it says more than the HTTP status:
 //! `ModelNotReadyException` is the model's state, not the key's, so it is an overload (503)
-//! rather than a 429 that would cool the key; `ModelErrorException` is a server error.
+//! rather than a 429 that would cool the key; `ModelErrorException` is a server error; a
+//! `ValidationException` saying the model identifier is invalid is a 404 (model unknown).
 
 use crate::json;
 use lmrelay_ir::{ApiError, ErrorKind};
@@ -42,7 +43,15 @@ pub fn decode_error(status: u16, error_type_header: Option<&str>, body: &[u8]) -
                 format!("Bedrock returned HTTP {status}: {}", json::snippet(body))
             }
         });
-    let (kind, status) = kind_of(&name, status);
+    let (mut kind, mut status) = kind_of(&name, status);
+    // Bedrock answers a model id it does not know with a 400; the next candidate may know it.
+    if kind == ErrorKind::InvalidRequest
+        && message
+            .to_ascii_lowercase()
+            .contains("model identifier is invalid")
+    {
+        (kind, status) = (ErrorKind::NotFound, 404);
+    }
     let error = ApiError::new(kind, message).with_status(status);
     if name.is_empty() {
         error
