@@ -374,6 +374,13 @@ async fn errors_failover_and_refused_thinking() {
     let body_text = text(&bytes);
     assert!(body_text.contains("\"error\""), "{body_text}");
     assert!(!body_text.contains("[DONE]"), "{body_text}");
+    // An exception right after messageStart, before any content, still fails over.
+    bedrock.faults().set_stream_error_after(Some(1));
+    let body = Client::Anthropic.chat("bedrock-then-openai", "hi", true, false);
+    let (status, headers, bytes) = env.post(Client::Anthropic, "/v1/messages", &body).await;
+    assert_eq!(status, 200, "{}", text(&bytes));
+    assert_eq!(headers["x-lmrelay-provider"], "oa");
+    assert_eq!(Client::Anthropic.stream(&bytes).text, "echo: hi");
     bedrock.faults().reset();
     // Claude Code's thinking sent to a Claude that cannot think is retried without it.
     let claude = json!({"model": "to-haiku", "max_tokens": 2048,

@@ -18,6 +18,7 @@
 //! - Claude models take `top_k` and `thinking` in `additionalModelRequestFields`; with
 //!   thinking, temperature, top_p and top_k go (Anthropic refuses them) and `maxTokens` is
 //!   raised above the budget;
+//! - `temperature` is clamped to Converse's 0–1 (OpenAI clients may send up to 2);
 //! - reasoning goes back only when Bedrock signed it (the `bedrock:` tag), byte-exact;
 //!   other providers' reasoning is dropped.
 //!
@@ -109,10 +110,8 @@ fn body(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Map<String, Value>,
     }
     if budget.is_none() {
         if let Some(t) = s.temperature {
-            inference.insert(
-                "temperature".into(),
-                json!(if claude { t.min(1.0) } else { t }),
-            );
+            // Converse takes 0–1 for every model; OpenAI clients may send up to 2.
+            inference.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
         }
         if let Some(p) = s.top_p {
             inference.insert("topP".into(), json!(p));

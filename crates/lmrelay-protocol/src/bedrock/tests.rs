@@ -370,10 +370,10 @@ fn request_carries_system_tools_images_and_sampling() {
             "additionalModelRequestFields": {"top_k": 50}
         })
     );
-    // Not Claude: no top_k, temperature as given.
+    // Not Claude: no top_k; temperature still within Converse's range.
     let body = encode(&req, "mistral.mistral-large-2402-v1:0");
     assert!(body.get("additionalModelRequestFields").is_none());
-    assert_eq!(body["inferenceConfig"]["temperature"], json!(1.5));
+    assert_eq!(body["inferenceConfig"]["temperature"], json!(1.0));
 }
 
 #[test]
