@@ -99,6 +99,12 @@ async fn text_answers_from_every_client() {
             let ctx = format!("{client:?} stream={stream}: {}", text(&bytes));
             assert_eq!(status, 200, "{ctx}");
             assert_eq!(headers["x-lmrelay-provider"], "br", "{ctx}");
+            // Bedrock's x-amzn-RequestId is passed on.
+            assert_eq!(
+                headers["x-upstream-request-id"].len(),
+                36,
+                "{ctx}: {headers:?}"
+            );
             let a = read(client, stream, &bytes);
             assert_eq!(a.text, "echo: hello there", "{ctx}");
             assert!(a.tool_calls.is_empty(), "{ctx}");
