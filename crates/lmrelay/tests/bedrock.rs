@@ -431,3 +431,45 @@ async fn token_counts() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_loop_that_lost_its_reasoning_goes_on_without_thinking() {
+    let (bedrock, env) = start().await;
+    for stream in [false, true] {
+        let ctx = format!("stream={stream}");
+        let mut body = Client::OpenAi.chat("to-bedrock", "Paris", stream, true);
+        body["reasoning_effort"] = json!("low");
+        let (status, _, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await;
+        assert_eq!(status, 200, "{ctx}: {}", text(&bytes));
+        let first = bedrock.last_request().expect("request");
+        assert_eq!(
+            first.body["additionalModelRequestFields"]["thinking"]["budget_tokens"], 1024,
+            "{ctx}"
+        );
+        let a = read(Client::OpenAi, stream, &bytes);
+        let call = a.tool_calls.first().expect("a tool call").clone();
+        // An OpenAI client keeps no signature: Claude would refuse the replay with thinking
+        // on, so the gateway turns it off for this request.
+        let mut follow =
+            Client::OpenAi.tool_followup("to-bedrock", "Paris", &call, "11 degrees", stream);
+        follow["reasoning_effort"] = json!("low");
+        let (status, _, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &follow)
+            .await;
+        assert_eq!(status, 200, "{ctx} follow-up: {}", text(&bytes));
+        assert_eq!(
+            read(Client::OpenAi, stream, &bytes).text,
+            "tool result: 11 degrees",
+            "{ctx}"
+        );
+        let rec = bedrock.last_request().expect("request");
+        assert!(
+            rec.body.get("additionalModelRequestFields").is_none(),
+            "{ctx}: {}",
+            rec.body
+        );
+    }
+    env.stop().await;
+}

@@ -17,7 +17,8 @@
 //!   choice;
 //! - Claude models take `top_k` and `thinking` in `additionalModelRequestFields`; with
 //!   thinking, temperature, top_p and top_k go (Anthropic refuses them) and `maxTokens` is
-//!   raised above the budget;
+//!   raised above the budget; thinking goes off when the running tool loop's assistant turn
+//!   lost its signed reasoning (as the Anthropic codec does);
 //! - `temperature` is clamped to Converse's 0–1 (OpenAI clients may send up to 2);
 //! - reasoning goes back only when Bedrock signed it (the `bedrock:` tag), byte-exact;
 //!   other providers' reasoning is dropped.
@@ -30,9 +31,11 @@ use crate::{json, tools, UpstreamOptions};
 use lmrelay_ir::{ApiError, ChatRequest, ContentPart, ImageSource, Message, Role, ToolChoice};
 use serde_json::{json, Map, Value};
 
-/// Thinking budgets for an effort, as protocols.md §10.6 suggests; Anthropic's minimum is
-/// 1024.
+/// Anthropic's smallest thinking budget; budgets for an effort follow protocols.md §10.6,
+/// as the Anthropic codec's do.
 const MIN_BUDGET: u32 = 1024;
+/// Room for the answer above the thinking budget when `maxTokens` has to be raised.
+const ANSWER_HEADROOM: u32 = 1024;
 
 /// Encodes `req` as a Converse body for `opts.model`. Fails (400) on content Converse cannot
 /// take: image URLs that were not inlined, file ids of other providers.
@@ -90,12 +93,14 @@ fn body(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Map<String, Value>,
     let budget = req
         .reasoning
         .as_ref()
-        .filter(|r| r.enabled && claude)
+        .filter(|r| r.enabled && r.effort.as_deref() != Some("none") && claude)
+        .filter(|_| loop_keeps_thinking(&out["messages"]))
         .map(|r| {
             let by_effort = match r.effort.as_deref() {
-                Some("high" | "xhigh" | "max") => 4096,
-                Some("medium") => 2048,
-                _ => MIN_BUDGET,
+                Some("minimal" | "low") => MIN_BUDGET,
+                Some("high") => 4096,
+                Some("xhigh" | "max" | "ultra") => 8192,
+                _ => 2048,
             };
             r.budget_tokens.unwrap_or(by_effort).max(MIN_BUDGET)
         });
@@ -103,7 +108,11 @@ fn body(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Map<String, Value>,
     let mut max_tokens = s.max_tokens;
     if let Some(budget) = budget {
         let max = max_tokens.unwrap_or(opts.default_max_tokens);
-        max_tokens = Some(if max <= budget { budget + max } else { max });
+        max_tokens = Some(if max <= budget {
+            budget + ANSWER_HEADROOM
+        } else {
+            max
+        });
     }
     if let Some(m) = max_tokens.filter(|m| *m > 0) {
         inference.insert("maxTokens".into(), m.into());
@@ -143,6 +152,28 @@ fn body(req: &ChatRequest, opts: &UpstreamOptions) -> Result<Map<String, Value>,
         );
     }
     Ok(out)
+}
+
+/// With thinking on, Claude wants the assistant turn of a running tool loop to start with its
+/// signed reasoning; `false` when it does not (a client that keeps no signatures, or
+/// reasoning from another provider), so thinking goes off for this request rather than
+/// failing with a 400.
+fn loop_keeps_thinking(messages: &Value) -> bool {
+    let messages = messages.as_array().map(Vec::as_slice).unwrap_or_default();
+    let first_block = |m: &Value| m["content"].as_array().and_then(|c| c.first()).cloned();
+    let loop_running = messages.last().is_some_and(|m| {
+        m["role"] == "user" && first_block(m).is_some_and(|b| b.get("toolResult").is_some())
+    });
+    if !loop_running {
+        return true;
+    }
+    let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant") else {
+        return true;
+    };
+    let calls_tools = last["content"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|b| b.get("toolUse").is_some()));
+    !calls_tools || first_block(last).is_some_and(|b| b.get("reasoningContent").is_some())
 }
 
 fn tool_config(req: &ChatRequest, history_has_tools: bool) -> Option<Value> {

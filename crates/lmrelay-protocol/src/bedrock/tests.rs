@@ -439,10 +439,64 @@ fn thinking_for_claude_only() {
         body["additionalModelRequestFields"],
         json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})
     );
-    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 3048}));
+    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 3072}));
     let body = encode(&req, "amazon.nova-pro-v1:0");
     assert!(body.get("additionalModelRequestFields").is_none());
     assert_eq!(body["inferenceConfig"]["temperature"], json!(0.3));
+
+    // A running tool loop whose assistant turn lost its signed reasoning: thinking goes off
+    // (Claude would refuse the request), sampling comes back.
+    let mut looped = req.clone();
+    looped.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![ContentPart::ToolCall {
+            id: "t1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+            cache_control: None,
+        }],
+        name: None,
+    });
+    looped.messages.push(Message {
+        role: Role::User,
+        content: vec![ContentPart::ToolResult {
+            call_id: "t1".into(),
+            name: None,
+            content: vec![ContentPart::text("ok")],
+            is_error: false,
+            cache_control: None,
+        }],
+        name: None,
+    });
+    let body = encode(&looped, "anthropic.claude-sonnet-4-20250514-v1:0");
+    assert_eq!(body["additionalModelRequestFields"], json!({"top_k": 5}));
+    assert_eq!(body["inferenceConfig"]["temperature"], json!(0.3));
+    // With its reasoning signed by Bedrock, thinking stays on.
+    if let ContentPart::ToolCall { .. } = &looped.messages[1].content[0] {
+        looped.messages[1].content.insert(
+            0,
+            ContentPart::Reasoning {
+                text: "hmm".into(),
+                signature: Some(bedrock("c2ln")),
+            },
+        );
+    }
+    let body = encode(&looped, "anthropic.claude-sonnet-4-20250514-v1:0");
+    assert_eq!(
+        body["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+        2048
+    );
+    // "none" is no thinking; an effort maps to a budget.
+    let mut none = req.clone();
+    none.reasoning = Some(Reasoning {
+        enabled: true,
+        effort: Some("none".into()),
+        budget_tokens: None,
+    });
+    let body = encode(&none, "anthropic.claude-sonnet-4-20250514-v1:0");
+    assert!(body["additionalModelRequestFields"]
+        .get("thinking")
+        .is_none());
 }
 
 #[test]
