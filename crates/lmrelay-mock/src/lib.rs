@@ -1,4 +1,5 @@
 //! Faithful fake OpenAI, Anthropic, Ollama, Gemini, Azure OpenAI and Cohere upstreams for lmrelay's
+//! Faithful fake OpenAI, Anthropic, Ollama, Gemini and Bedrock upstreams for lmrelay's
 //! tests and benchmarks.
 //!
 //! The mock speaks raw wire JSON (it shares no types with the gateway), so it
@@ -26,6 +27,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod cohere;
 mod embed;
 mod faults;
@@ -63,10 +65,12 @@ pub enum Flavor {
     Azure,
     /// Cohere v2 `/v2/chat`, `/v2/embed`, and `/v1/models`.
     Cohere,
+    /// Bedrock `/model/{modelId}/converse`, `/converse-stream`, `/count-tokens`, SigV4.
+    Bedrock,
 }
 
 impl Flavor {
-    /// Lowercase name: `openai`, `anthropic`, `ollama`, `gemini`.
+    /// Lowercase name: `openai`, `anthropic`, `ollama`, `gemini`, `bedrock`.
     pub fn name(self) -> &'static str {
         match self {
             Flavor::OpenAi => "openai",
@@ -75,6 +79,7 @@ impl Flavor {
             Flavor::Gemini => "gemini",
             Flavor::Azure => "azure",
             Flavor::Cohere => "cohere",
+            Flavor::Bedrock => "bedrock",
         }
     }
 
@@ -106,6 +111,11 @@ impl Flavor {
                 "embed-v4.0",
                 "embed-english-v3.0",
             ],
+            Flavor::Bedrock => &[
+                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "amazon.nova-lite-v1:0",
+            ],
         };
         names.iter().map(|s| (*s).to_string()).collect()
     }
@@ -127,6 +137,7 @@ impl FromStr for Flavor {
             "gemini" => Ok(Flavor::Gemini),
             "azure" => Ok(Flavor::Azure),
             "cohere" => Ok(Flavor::Cohere),
+            "bedrock" => Ok(Flavor::Bedrock),
             other => Err(format!("unknown flavor {other:?}")),
         }
     }
@@ -138,14 +149,17 @@ pub struct MockConfig {
     /// Address to bind; `None` = `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
     /// Accepted API keys; empty = any non-empty key. Ollama never checks keys.
-    /// Gemini reads `x-goog-api-key` (or `?key=`).
+    /// Gemini reads `x-goog-api-key` (or `?key=`). Bedrock takes
+    /// `ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]` and recomputes each SigV4 signature with the
+    /// secret, or a Bedrock API key (no `:`) as a bearer token.
     pub keys: Vec<String>,
     /// Known models; empty = [`Flavor::default_models`]; an entry `*` accepts any model.
     pub models: Vec<String>,
     /// Reported as cached input tokens (Anthropic `cache_read_input_tokens`,
     /// excluded from `input_tokens`; OpenAI `prompt_tokens_details.cached_tokens`,
     /// included in `prompt_tokens`; Gemini `cachedContentTokenCount`, included in
-    /// `promptTokenCount`). Ollama ignores it.
+    /// `promptTokenCount`; Bedrock `cacheReadInputTokens`, excluded from `inputTokens`).
+    /// Ollama ignores it.
     pub cache_read_tokens: u64,
 }
 

@@ -1,10 +1,11 @@
-//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama / Gemini / Azure / Cohere
-//! upstreams out of process.
+//! `lmrelay-mock`: run fake OpenAI / Anthropic / Ollama / Gemini / Azure / Cohere /
+//! Bedrock upstreams out of process.
 //!
 //! Prints one line per server (`openai http://127.0.0.1:PORT/v1`,
 //! `anthropic http://127.0.0.1:PORT`, `ollama http://127.0.0.1:PORT`,
 //! `gemini http://127.0.0.1:PORT`, `azure http://127.0.0.1:PORT`,
-//! `cohere http://127.0.0.1:PORT`) and runs until SIGINT or SIGTERM. Without any
+//! `cohere http://127.0.0.1:PORT`, `bedrock http://127.0.0.1:PORT`) and runs until SIGINT
+//! or SIGTERM. Without any
 //! flavor flag it serves OpenAI, Anthropic and Ollama.
 
 use std::io::Write;
@@ -36,6 +37,9 @@ struct Cli {
     /// Serve the Cohere flavor on ADDR.
     #[arg(long, value_name = "ADDR")]
     cohere: Option<SocketAddr>,
+    /// Serve the Bedrock flavor on ADDR (keys are `ACCESS_KEY_ID:SECRET`).
+    #[arg(long, value_name = "ADDR")]
+    bedrock: Option<SocketAddr>,
     /// Accepted API key (repeatable; none = accept any non-empty key).
     #[arg(long = "key", value_name = "KEY")]
     keys: Vec<String>,
@@ -101,6 +105,7 @@ impl Cli {
             (Flavor::Gemini, self.gemini),
             (Flavor::Azure, self.azure),
             (Flavor::Cohere, self.cohere),
+            (Flavor::Bedrock, self.bedrock),
         ]
         .into_iter()
         .filter_map(|(f, a)| a.map(|a| (f, a)))

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::faults::{FailNext, Faults};
 use crate::{
-    anthropic, azure, cohere, gemini, ollama, openai, Flavor, MockConfig, RecordedRequest,
+    anthropic, azure, bedrock, cohere, gemini, ollama, openai, Flavor, MockConfig, RecordedRequest,
 };
 
 /// Largest request body accepted (Anthropic's documented limit is 32 MB).
@@ -126,7 +126,7 @@ impl MockServer {
     }
 
     /// The provider SDK base URL: `…/v1` for OpenAI, the root for Anthropic, Ollama,
-    /// Gemini, Azure (the resource endpoint) and Cohere.
+    /// Gemini, Azure (the resource endpoint), Cohere and Bedrock.
     pub fn base_url(&self) -> String {
         match self.flavor {
             Flavor::OpenAi => format!("{}/v1", self.root_url()),
@@ -134,7 +134,8 @@ impl MockServer {
             | Flavor::Ollama
             | Flavor::Gemini
             | Flavor::Azure
-            | Flavor::Cohere => self.root_url(),
+            | Flavor::Cohere
+            | Flavor::Bedrock => self.root_url(),
         }
     }
 
@@ -240,6 +241,7 @@ fn router(shared: Arc<Shared>) -> Router {
         Flavor::Gemini => gemini::router(shared.clone()),
         Flavor::Azure => azure::router(shared.clone()),
         Flavor::Cohere => cohere::router(shared.clone()),
+        Flavor::Bedrock => bedrock::router(shared.clone()),
     };
     let control = Router::new()
         .route("/mock/faults", get(get_faults).post(post_faults))

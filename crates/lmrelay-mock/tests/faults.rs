@@ -303,6 +303,8 @@ async fn binary_prints_urls_and_serves() {
             "127.0.0.1:0",
             "--gemini",
             "127.0.0.1:0",
+            "--bedrock",
+            "127.0.0.1:0",
             "--key",
             "k1",
             "--model",
@@ -320,7 +322,7 @@ async fn binary_prints_urls_and_serves() {
         tokio::task::spawn_blocking(move || {
             let mut r = std::io::BufReader::new(stdout);
             let mut out = Vec::new();
-            for _ in 0..3 {
+            for _ in 0..4 {
                 let mut l = String::new();
                 r.read_line(&mut l).unwrap();
                 out.push(l.trim().to_string());
@@ -359,6 +361,32 @@ async fn binary_prints_urls_and_serves() {
         let (st, _, t) = get(&format!("{gm}/v1beta/models"), &[("x-goog-api-key", "k1")]).await;
         assert_eq!(st, 200);
         assert_eq!(json(&t)["models"][0]["name"], "models/m1");
+        // Bedrock: a Bedrock API key, and the 503 flag (already spent on the first server
+        // only: each server has its own knobs).
+        let br = lines[3].strip_prefix("bedrock ").unwrap().to_string();
+        let converse = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]});
+        let (st, h, _) = post(
+            &format!("{br}/model/m1/converse"),
+            &[("authorization", "Bearer k1")],
+            &converse,
+        )
+        .await;
+        assert_eq!(st, 503);
+        assert!(h["x-amzn-errortype"]
+            .to_str()
+            .unwrap()
+            .starts_with("ServiceUnavailableException"));
+        let (st, _, t) = post(
+            &format!("{br}/model/m1/converse"),
+            &[("authorization", "Bearer k1")],
+            &converse,
+        )
+        .await;
+        assert_eq!(st, 200, "{t}");
+        assert_eq!(
+            json(&t)["output"]["message"]["content"][0]["text"],
+            "echo: x"
+        );
     };
     tokio::time::timeout(Duration::from_secs(20), result)
         .await

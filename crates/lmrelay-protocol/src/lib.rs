@@ -11,6 +11,7 @@
 //! client-visible model name, timestamps), so every function here is table-testable.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod json;

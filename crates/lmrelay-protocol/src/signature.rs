@@ -56,6 +56,27 @@ pub fn is_gemini(signature: &str) -> bool {
     signature.starts_with(GEMINI)
 }
 
+/// The prefix of a reasoning signature (or redacted reasoning) that came from Bedrock.
+/// Claude on Bedrock signs its thinking like Anthropic does, but whether Anthropic's own API
+/// accepts Bedrock's signatures (or the reverse) is not documented, so they stay apart.
+const BEDROCK: &str = "bedrock:";
+
+/// The canonical form of a Bedrock reasoning signature or redacted-reasoning blob.
+pub fn bedrock(value: &str) -> String {
+    format!("{BEDROCK}{value}")
+}
+
+/// Reads a canonical signature (or redacted data) as Bedrock's; `None` for any other.
+pub fn parse_bedrock(value: &str) -> Option<&str> {
+    value.strip_prefix(BEDROCK).filter(|s| !s.is_empty())
+}
+
+/// Whether `signature` carries another provider's tag (Gemini, Bedrock): an Anthropic
+/// upstream must never see it.
+pub fn is_tagged(signature: &str) -> bool {
+    is_gemini(signature) || signature.starts_with(BEDROCK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +96,9 @@ mod tests {
         assert!(!is_gemini(sig));
         assert_eq!(parse_gemini(sig), None);
         assert_eq!(parse_gemini("gemini:part:"), None);
+        assert_eq!(parse_bedrock(&bedrock(sig)), Some(sig));
+        assert!(is_tagged(&bedrock(sig)) && is_tagged(&gemini_part(sig)) && !is_tagged(sig));
+        assert_eq!(parse_bedrock(sig), None);
+        assert_eq!(parse_bedrock("bedrock:"), None);
     }
 }

@@ -4,7 +4,8 @@
 
 use bytes::BytesMut;
 use lmrelay_protocol::{
-    anthropic, gemini, ollama, openai, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamOptions,
+    anthropic, bedrock, gemini, ollama, openai, ResponseMeta, StreamDecoder, StreamEncoder,
+    UpstreamOptions,
 };
 use serde_json::{json, Value};
 
@@ -159,6 +160,53 @@ fn gemini_upstream() -> String {
     s
 }
 
+/// One AWS event-stream frame (string headers, both CRCs).
+fn aws_frame(event_type: &str, payload: Value) -> Vec<u8> {
+    let mut h = Vec::new();
+    for (name, value) in [
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ] {
+        h.push(name.len() as u8);
+        h.extend_from_slice(name.as_bytes());
+        h.push(7);
+        h.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        h.extend_from_slice(value.as_bytes());
+    }
+    let payload = payload.to_string();
+    let total = 12 + h.len() + payload.len() + 4;
+    let mut out = Vec::new();
+    out.extend_from_slice(&(total as u32).to_be_bytes());
+    out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(payload.as_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn bedrock_upstream() -> Vec<u8> {
+    [
+        aws_frame("messageStart", json!({"role": "assistant"})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think"}}})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "QmVkcm9ja1NpZw=="}}})),
+        aws_frame("contentBlockStop", json!({"contentBlockIndex": 0})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Hello"}})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": " world"}})),
+        aws_frame("contentBlockStop", json!({"contentBlockIndex": 1})),
+        aws_frame("contentBlockStart", json!({"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{\"city\":"}}})),
+        aws_frame("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "\"Paris\"}"}}})),
+        aws_frame("contentBlockStop", json!({"contentBlockIndex": 2})),
+        aws_frame("messageStop", json!({"stopReason": "tool_use"})),
+        aws_frame("metadata", json!({"usage": {"inputTokens": 6, "cacheReadInputTokens": 4, "outputTokens": 7, "totalTokens": 17}})),
+    ]
+    .concat()
+}
+
 /// What a client saw, read back from its stream.
 #[derive(Debug, PartialEq)]
 struct Seen {
@@ -180,14 +228,14 @@ fn meta() -> ResponseMeta {
 }
 
 fn translate(
-    upstream: &str,
+    upstream: &[u8],
     mut decoder: Box<dyn StreamDecoder>,
     mut encoder: Box<dyn StreamEncoder>,
 ) -> String {
     let mut out = BytesMut::new();
     let mut events = Vec::new();
     // Feed in awkward 5-byte pieces.
-    for piece in upstream.as_bytes().chunks(5) {
+    for piece in upstream.chunks(5) {
         decoder.feed(piece, &mut events);
         for e in events.drain(..) {
             encoder.push(&e, &mut out);
@@ -331,7 +379,7 @@ fn read_ollama(s: &str) -> Seen {
 }
 
 /// An upstream format: its name, a sample stream, and a decoder for it.
-type UpstreamCase = (&'static str, String, fn() -> Box<dyn StreamDecoder>);
+type UpstreamCase = (&'static str, Vec<u8>, fn() -> Box<dyn StreamDecoder>);
 /// A client format: its name, an encoder, a reader of its output, its tool-call finish.
 type ClientCase = (
     &'static str,
@@ -342,18 +390,21 @@ type ClientCase = (
 
 #[test]
 fn every_upstream_stream_reaches_every_client_intact() {
-    let upstreams: [UpstreamCase; 4] = [
-        ("openai", openai_upstream(), || {
+    let upstreams: [UpstreamCase; 5] = [
+        ("openai", openai_upstream().into_bytes(), || {
             Box::new(openai::StreamReader::new())
         }),
-        ("anthropic", anthropic_upstream(), || {
+        ("anthropic", anthropic_upstream().into_bytes(), || {
             Box::new(anthropic::StreamReader::new())
         }),
-        ("ollama", ollama_upstream(), || {
+        ("ollama", ollama_upstream().into_bytes(), || {
             Box::new(ollama::StreamReader::new())
         }),
-        ("gemini", gemini_upstream(), || {
+        ("gemini", gemini_upstream().into_bytes(), || {
             Box::new(gemini::StreamReader::new())
+        }),
+        ("bedrock", bedrock_upstream(), || {
+            Box::new(bedrock::StreamReader::new())
         }),
     ];
     for (up, body, decoder) in &upstreams {
@@ -400,7 +451,7 @@ fn every_upstream_stream_reaches_every_client_intact() {
 #[test]
 fn a_gemini_signature_round_trips_through_an_anthropic_client_only_to_gemini() {
     let out = translate(
-        &gemini_upstream(),
+        gemini_upstream().as_bytes(),
         Box::new(gemini::StreamReader::new()),
         Box::new(anthropic::StreamWriter::new(meta())),
     );

@@ -18,6 +18,8 @@ pub enum Dialect {
     Gemini,
     /// Upstreams only, like Gemini.
     Cohere,
+    /// Upstreams only: AWS Bedrock's Converse API.
+    Bedrock,
 }
 
 /// A provider type from the config file.
@@ -30,6 +32,7 @@ pub enum ProviderKind {
     /// Azure OpenAI, with the provider's settings (see [`ProviderKind::azure`]).
     Azure(&'static AzureSettings),
     Cohere,
+    Bedrock,
 }
 
 /// The settings of one Azure OpenAI provider: its `api_version` (`"v1"` selects the
@@ -68,6 +71,11 @@ pub struct Target<'a> {
     /// a same-protocol upstream understands (for example `anthropic-beta`).
     pub client: Dialect,
     pub client_headers: &'a HeaderMap,
+    /// The AWS region for Bedrock's SigV4 signature (`aws_region` in the config).
+    pub aws_region: Option<&'a str>,
+    /// Wall-clock time (Unix milliseconds) when the request is built, for formats whose
+    /// signature covers the time (Bedrock's SigV4). Adapters read no clock; tests pin it.
+    pub now_unix_ms: u64,
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -77,6 +85,7 @@ impl std::fmt::Debug for Target<'_> {
             .field("model", &self.model)
             .field("api_key", &self.api_key.map(|_| "***"))
             .field("preset", &self.preset.map(|p| p.name))
+            .field("aws_region", &self.aws_region)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +204,7 @@ impl ProviderKind {
             "gemini" => Some(ProviderKind::Gemini),
             "azure" => Some(ProviderKind::Azure(&NO_AZURE_SETTINGS)),
             "cohere" => Some(ProviderKind::Cohere),
+            "bedrock" => Some(ProviderKind::Bedrock),
             _ => None,
         }
     }
@@ -207,6 +217,7 @@ impl ProviderKind {
             ProviderKind::Gemini => "gemini",
             ProviderKind::Azure(_) => "azure",
             ProviderKind::Cohere => "cohere",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
@@ -218,6 +229,7 @@ impl ProviderKind {
             ProviderKind::Gemini => Dialect::Gemini,
             ProviderKind::Azure(_) => Dialect::OpenAi,
             ProviderKind::Cohere => Dialect::Cohere,
+            ProviderKind::Bedrock => Dialect::Bedrock,
         }
     }
 
@@ -231,6 +243,19 @@ impl ProviderKind {
             // Every Azure resource has its own host: the config must name it.
             ProviderKind::Azure(_) => "",
             ProviderKind::Cohere => "https://api.cohere.com",
+            // Bedrock's host names the region: see `default_base_url_in`.
+            ProviderKind::Bedrock => "https://bedrock-runtime.us-east-1.amazonaws.com",
+        }
+    }
+
+    /// The base URL when the config gives none, for a provider in `aws_region` (only
+    /// Bedrock's depends on it).
+    pub fn default_base_url_in(self, aws_region: Option<&str>) -> String {
+        match (self, aws_region) {
+            (ProviderKind::Bedrock, Some(region)) => {
+                format!("https://bedrock-runtime.{region}.amazonaws.com")
+            }
+            _ => self.default_base_url().to_owned(),
         }
     }
 
@@ -256,6 +281,20 @@ pub(crate) fn get(
     request(http::Request::get(url), headers, Vec::new())
 }
 
+/// Builds a POST request with a body of `content_type`.
+pub(crate) fn post(
+    url: String,
+    content_type: &'static str,
+    accept: &'static str,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
+    let b = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::ACCEPT, accept);
+    with_headers(b, headers, body)
+}
+
 /// Builds a JSON POST request.
 pub(crate) fn post_json(
     url: String,
@@ -272,6 +311,14 @@ fn request(
     body: Vec<u8>,
 ) -> Result<UpstreamRequest, ApiError> {
     b = b.header(http::header::ACCEPT, "application/json, text/event-stream");
+    with_headers(b, headers, body)
+}
+
+fn with_headers(
+    mut b: http::request::Builder,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<UpstreamRequest, ApiError> {
     for (k, v) in headers {
         let mut value = header_value(k, v)?;
         value.set_sensitive(SENSITIVE.contains(k));

@@ -217,6 +217,8 @@ mod tests {
             preset: None,
             client: Dialect::OpenAi,
             client_headers: headers,
+            aws_region: None,
+            now_unix_ms: 0,
         }
     }
 

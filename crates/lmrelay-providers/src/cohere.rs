@@ -88,6 +88,8 @@ mod tests {
             preset: None,
             client: Dialect::Anthropic,
             client_headers: headers,
+            aws_region: None,
+            now_unix_ms: 0,
         }
     }
 

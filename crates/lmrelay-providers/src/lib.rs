@@ -8,6 +8,7 @@
 mod adapter;
 mod anthropic;
 mod azure;
+mod bedrock;
 mod classify;
 mod cohere;
 mod gemini;
@@ -19,6 +20,7 @@ mod ratelimit;
 pub use adapter::{Adapter, AzureSettings, Dialect, ProviderKind, Target, UpstreamRequest};
 pub use anthropic::AnthropicAdapter;
 pub use azure::AzureAdapter;
+pub use bedrock::{BedrockAdapter, BedrockCredentials};
 pub use classify::{classify, retry_after, Action, FailureKind, Next, UpstreamError};
 pub use cohere::CohereAdapter;
 pub use gemini::GeminiAdapter;
@@ -38,5 +40,6 @@ pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
         ProviderKind::Gemini => Arc::new(GeminiAdapter),
         ProviderKind::Azure(settings) => Arc::new(AzureAdapter::new(settings)),
         ProviderKind::Cohere => Arc::new(CohereAdapter),
+        ProviderKind::Bedrock => Arc::new(BedrockAdapter),
     }
 }

@@ -211,6 +211,9 @@ fn print_check(c: &Config) {
                 }
             );
         }
+        if let Some(r) = &p.aws_region {
+            println!("    aws_region={r} (SigV4 service bedrock)");
+        }
     }
     println!("routes:");
     for r in &c.routes {

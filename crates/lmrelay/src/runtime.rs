@@ -177,6 +177,8 @@ impl Provider {
             preset: self.preset,
             client,
             client_headers,
+            aws_region: self.config.aws_region.as_deref(),
+            now_unix_ms: crate::now_ms(),
         }
     }
 

@@ -147,3 +147,56 @@ fn the_example_config_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_takes_bedrock_credentials_from_the_aws_environment() {
+    let p = write(
+        "bedrock.toml",
+        "[[providers]]\nname = \"br\"\ntype = \"bedrock\"\naws_region = \"eu-central-1\"\nregion = \"eu\"\nmodels = [\"amazon.nova-lite-v1:0\"]\n",
+    );
+    let aws = |c: &mut Command| {
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_BEARER_TOKEN_BEDROCK",
+        ] {
+            c.env_remove(var);
+        }
+    };
+    let mut with_env = lmrelay();
+    aws(&mut with_env);
+    let out = with_env
+        .env("AWS_ACCESS_KEY_ID", "AKIACLITEST")
+        .env("AWS_SECRET_ACCESS_KEY", "cli-secret-value")
+        .args(["check", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("br (bedrock) https://bedrock-runtime.eu-central-1.amazonaws.com keys=1"),
+        "{text}"
+    );
+    assert!(text.contains("region=eu"), "{text}");
+    assert!(text.contains("aws_region=eu-central-1"), "{text}");
+    assert!(
+        !text.contains("cli-secret-value") && !text.contains("AKIACLITEST"),
+        "{text}"
+    );
+
+    let mut without = lmrelay();
+    aws(&mut without);
+    let out = without.args(["check", "-c"]).arg(&p).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("providers[0].keys") && err.contains("AWS_ACCESS_KEY_ID"),
+        "{err}"
+    );
+}

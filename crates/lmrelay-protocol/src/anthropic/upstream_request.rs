@@ -356,9 +356,9 @@ fn block<'a>(
             }
         }
         ContentPart::Reasoning { text, signature } => match signature.as_deref() {
-            // Another provider's signature (Gemini's) would only earn a 400.
+            // Another provider's signature (Gemini's, Bedrock's) would only earn a 400.
             Some(signature)
-                if assistant && !signature.is_empty() && !signature::is_gemini(signature) =>
+                if assistant && !signature.is_empty() && !signature::is_tagged(signature) =>
             {
                 OutBlock::Thinking {
                     thinking: text,
@@ -367,7 +367,9 @@ fn block<'a>(
             }
             _ => return Ok(None),
         },
-        ContentPart::RedactedReasoning { data } if assistant => OutBlock::RedactedThinking { data },
+        ContentPart::RedactedReasoning { data } if assistant && !signature::is_tagged(data) => {
+            OutBlock::RedactedThinking { data }
+        }
         ContentPart::RedactedReasoning { .. } => return Ok(None),
     }))
 }

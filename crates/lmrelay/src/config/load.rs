@@ -25,7 +25,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Provider types that are planned but not built yet.
-const NOT_YET: &[&str] = &["bedrock"];
+const NOT_YET: &[&str] = &[];
 
 /// A config file's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,7 @@ pub fn parse_str(
         format,
         errors: Vec::new(),
         interpolated: Vec::new(),
+        env,
     };
     let tree = match format {
         Format::Toml => toml::from_str::<toml::Value>(text)
@@ -169,6 +170,8 @@ struct Ctx<'a> {
     errors: Vec<ConfigError>,
     /// Paths of strings that took a value from the environment.
     interpolated: Vec<String>,
+    /// The environment, for `${VAR}` and Bedrock's standard AWS variables.
+    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Ctx<'_> {
@@ -526,9 +529,9 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             );
         }
         let (kind, default_url) = match ProviderKind::parse(&p.kind) {
-            Some(k) => (k, k.default_base_url()),
+            Some(k) => (k, k.default_base_url_in(p.aws_region.as_deref())),
             None => match preset_named(&p.kind) {
-                Some(preset) => (ProviderKind::OpenAi, preset.base_url),
+                Some(preset) => (ProviderKind::OpenAi, preset.base_url.to_owned()),
                 None if NOT_YET.contains(&p.kind.as_str()) => {
                     ctx.error(
                         &at("type"),
@@ -542,14 +545,14 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 None => {
                     ctx.error(
                         &at("type"),
-                        format!("unknown provider type `{}`; use openai, anthropic, ollama, gemini, azure, cohere or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
+                        format!("unknown provider type `{}`; use openai, anthropic, ollama, gemini, azure, cohere, bedrock or an OpenAI-compatible preset (groq, mistral, deepseek, openrouter, together, xai, fireworks, cerebras, nvidia, huggingface, cloudflare, vllm, lmstudio, llamacpp, openai-compatible)", p.kind),
                     );
                     continue;
                 }
             },
         };
         let kind = azure_settings(kind, &p, &at, ctx);
-        let base_url = p.base_url.clone().unwrap_or_else(|| default_url.to_owned());
+        let base_url = p.base_url.clone().unwrap_or(default_url);
         if base_url.is_empty() || base_url.contains('{') {
             ctx.error(
                 &at("base_url"),
@@ -561,7 +564,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 format!("`{base_url}` is not an http(s) URL"),
             );
         }
-        let keys: Vec<Secret> = p
+        let mut keys: Vec<Secret> = p
             .keys
             .iter()
             .flat_map(|k| k.split(','))
@@ -569,6 +572,20 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             .filter(|k| !k.is_empty())
             .map(Secret::new)
             .collect();
+        let aws_region = if kind == ProviderKind::Bedrock {
+            bedrock_settings(p.aws_region.as_deref(), &mut keys, &at, ctx)
+        } else {
+            if p.aws_region.is_some() {
+                ctx.error(
+                    &at("aws_region"),
+                    format!(
+                        "`aws_region` is for bedrock providers, not `{}` (`region` is the residency tag)",
+                        p.kind
+                    ),
+                );
+            }
+            None
+        };
         if p.models.is_empty() {
             ctx.error(
                 &at("models"),
@@ -615,6 +632,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             keys,
             models: p.models,
             region: p.region,
+            aws_region,
             timeouts,
             weight: p.weight.unwrap_or(1),
             prices: p
@@ -693,6 +711,71 @@ fn azure_settings(
         api_version,
         deployments,
     })
+}
+
+/// A Bedrock provider's `aws_region` (required: it names the endpoint and signs requests)
+/// and credentials: its keys, else the standard AWS environment (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, optionally `AWS_SESSION_TOKEN`), else a Bedrock API key in
+/// `AWS_BEARER_TOKEN_BEDROCK`. Keys are checked for shape; their values are never shown.
+fn bedrock_settings(
+    aws_region: Option<&str>,
+    keys: &mut Vec<Secret>,
+    at: &dyn Fn(&str) -> String,
+    ctx: &mut Ctx,
+) -> Option<String> {
+    let region = match aws_region.map(str::trim) {
+        Some(r)
+            if !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Some(r.to_owned())
+        }
+        Some(r) => {
+            ctx.error(
+                &at("aws_region"),
+                format!("`{r}` is not an AWS region; write one such as \"us-east-1\""),
+            );
+            None
+        }
+        None => {
+            ctx.error(
+                &at("aws_region"),
+                "a bedrock provider needs `aws_region` (such as \"us-east-1\"): it names the endpoint and signs every request",
+            );
+            None
+        }
+    };
+    if keys.is_empty() {
+        let env = |k: &str| (ctx.env)(k).filter(|v| !v.trim().is_empty());
+        let from_env = match (
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            env("AWS_SESSION_TOKEN"),
+        ) {
+            (Some(id), Some(secret), Some(token)) => {
+                Some(format!("{}:{}:{}", id.trim(), secret.trim(), token.trim()))
+            }
+            (Some(id), Some(secret), None) => Some(format!("{}:{}", id.trim(), secret.trim())),
+            _ => env("AWS_BEARER_TOKEN_BEDROCK").map(|t| t.trim().to_owned()),
+        };
+        match from_env {
+            Some(key) => keys.push(Secret::new(key)),
+            None => ctx.error(
+                &at("keys"),
+                "a bedrock provider needs credentials: keys = [\"ACCESS_KEY_ID:SECRET_ACCESS_KEY\"] (optionally \":SESSION_TOKEN\" after them), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_BEARER_TOKEN_BEDROCK) in the environment",
+            ),
+        }
+    }
+    for (j, key) in keys.iter().enumerate() {
+        if lmrelay_providers::BedrockCredentials::parse(key.expose()).is_err() {
+            ctx.error(
+                &at(&format!("keys[{j}]")),
+                "a bedrock key is `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]` or a Bedrock API key (the value is not shown)",
+            );
+        }
+    }
+    region
 }
 
 fn validate_routes(

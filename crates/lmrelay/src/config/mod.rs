@@ -212,7 +212,10 @@ pub struct ProviderConfig {
     pub keys: Vec<Secret>,
     /// Model names or globs it serves; `*` serves any name.
     pub models: Vec<String>,
+    /// The residency tag routing filters on.
     pub region: Option<String>,
+    /// Bedrock only: the AWS region of the endpoint and of the SigV4 signature.
+    pub aws_region: Option<String>,
     pub timeouts: Timeouts,
     pub weight: u32,
     pub prices: HashMap<String, Price>,

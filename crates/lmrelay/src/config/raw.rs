@@ -119,10 +119,6 @@ pub struct RawProvider {
     pub api_version: Option<String>,
     #[serde(default)]
     pub deployments: HashMap<String, String>,
-    #[expect(
-        dead_code,
-        reason = "accepted so documented configs load; read by features still to come"
-    )]
     pub aws_region: Option<String>,
 }
 

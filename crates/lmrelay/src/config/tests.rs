@@ -356,3 +356,57 @@ fn azure_needs_a_base_url_and_an_api_version() {
     let shown = ConfigErrors(errs).to_string();
     assert!(shown.contains("providers[0].api_version"), "{shown}");
 }
+
+#[test]
+fn bedrock_takes_its_region_and_credentials() {
+    let text = "[[providers]]\nname = \"b\"\ntype = \"bedrock\"\naws_region = \"eu-west-3\"\nregion = \"eu\"\nkeys = [\"AKID:SECRET\"]\nmodels = [\"anthropic.claude-3-5-haiku-20241022-v1:0\"]\n";
+    let c = parse(text).expect("bedrock is available");
+    let b = &c.providers[0];
+    assert_eq!(b.kind, lmrelay_providers::ProviderKind::Bedrock);
+    assert_eq!(
+        b.base_url,
+        "https://bedrock-runtime.eu-west-3.amazonaws.com"
+    );
+    assert_eq!(b.aws_region.as_deref(), Some("eu-west-3"));
+    assert_eq!(b.region.as_deref(), Some("eu"));
+    assert_eq!(b.keys.len(), 1);
+
+    // No keys: the standard AWS environment, with a session token when there is one.
+    let no_keys = "[[providers]]\nname = \"b\"\ntype = \"bedrock\"\naws_region = \"us-east-1\"\nmodels = [\"*\"]\n";
+    let aws_env = |k: &str| match k {
+        "AWS_ACCESS_KEY_ID" => Some("AKIA1".into()),
+        "AWS_SECRET_ACCESS_KEY" => Some("s3cr/et".into()),
+        "AWS_SESSION_TOKEN" => Some("tok".into()),
+        _ => None,
+    };
+    let c = parse_str(no_keys, Format::Toml, "t.toml", &aws_env).expect("env credentials");
+    assert_eq!(c.providers[0].keys[0].expose(), "AKIA1:s3cr/et:tok");
+    let bearer = |k: &str| (k == "AWS_BEARER_TOKEN_BEDROCK").then(|| "ABSK-x".to_owned());
+    let c = parse_str(no_keys, Format::Toml, "t.toml", &bearer).expect("API key");
+    assert_eq!(c.providers[0].keys[0].expose(), "ABSK-x");
+
+    // Neither: a clear error, as is a missing region or a misshapen key.
+    let errs = parse(no_keys).expect_err("no credentials").0;
+    assert!(
+        errs.iter()
+            .any(|e| e.field == "providers[0].keys" && e.message.contains("AWS_ACCESS_KEY_ID")),
+        "{errs:?}"
+    );
+    let bad =
+        "[[providers]]\nname = \"b\"\ntype = \"bedrock\"\nkeys = [\"AKID:\"]\nmodels = [\"*\"]\n";
+    let errs = parse(bad).expect_err("no region, bad key").0;
+    assert!(
+        errs.iter().any(|e| e.field == "providers[0].aws_region"),
+        "{errs:?}"
+    );
+    let key_error = errs
+        .iter()
+        .find(|e| e.field == "providers[0].keys[0]")
+        .expect("the key's shape is checked");
+    assert!(!key_error.message.contains("AKID"));
+    // aws_region on another type is a mistake for `region`.
+    let errs = parse("[[providers]]\nname = \"o\"\ntype = \"openai\"\naws_region = \"us-east-1\"\nkeys = [\"k\"]\nmodels = [\"*\"]\n")
+        .expect_err("not bedrock")
+        .0;
+    assert!(errs.iter().any(|e| e.field == "providers[0].aws_region"));
+}
