@@ -24,9 +24,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default `max_tokens` for upstreams that require one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Provider types that are planned but not built yet.
-const NOT_YET: &[&str] = &[];
-
 /// A config file's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -532,16 +529,6 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             Some(k) => (k, k.default_base_url_in(p.aws_region.as_deref())),
             None => match preset_named(&p.kind) {
                 Some(preset) => (ProviderKind::OpenAi, preset.base_url.to_owned()),
-                None if NOT_YET.contains(&p.kind.as_str()) => {
-                    ctx.error(
-                        &at("type"),
-                        format!(
-                            "provider type `{}` is not available in this version of lmrelay yet",
-                            p.kind
-                        ),
-                    );
-                    continue;
-                }
                 None => {
                     ctx.error(
                         &at("type"),
