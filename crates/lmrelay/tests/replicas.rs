@@ -1,6 +1,6 @@
 //! Two gateways sharing one Redis (`store.backend = "redis"`): a gateway key's limits count
-//! across both, usage recorded by one is reported by the other, and a key created through
-//! one replica's admin API works on the other.
+//! across both, usage recorded by one is reported by the other, a key created through one
+//! replica's admin API works on the other, and an answer cached by one is a hit on the other.
 
 mod common;
 
@@ -15,6 +15,11 @@ fn top(prefix: &str) -> String {
 }
 
 const EXTRA: &str = r#"
+[[routes]]
+model = "cached"
+targets = ["oa/gpt-4o-mini"]
+cache = true
+
 [[keys]]
 name = "shared"
 key = "shared-key"
@@ -86,6 +91,29 @@ async fn limits_usage_and_keys_are_shared_through_redis() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ok, "the key created on A is accepted by B");
+    // An answer cached through A is a hit on B (same key, same question).
+    let ask_cached = |env: &Env, secret: &str| {
+        env.http
+            .post(format!("{}/v1/chat/completions", env.url))
+            .header("authorization", format!("Bearer {secret}"))
+            .header("content-type", "application/json")
+            .body(
+                Client::OpenAi
+                    .chat("cached", "shared answer", false, false)
+                    .to_string(),
+            )
+            .send()
+    };
+    let first = ask_cached(&a, &secret).await.expect("answer");
+    assert_eq!(first.headers()["x-lmrelay-cache"], "miss");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = ask_cached(&b, &secret).await.expect("answer");
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        second.headers()["x-lmrelay-cache"],
+        "hit",
+        "A's entry served by B"
+    );
     a.stop().await;
     b.stop().await;
     // Leave nothing behind in the shared Redis.
