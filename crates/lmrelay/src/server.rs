@@ -143,8 +143,9 @@ impl Gateway {
     }
 }
 
-/// With a shared store, re-reads the gateway keys other replicas create, disable or delete,
-/// every [`KEY_REFRESH`]. (In memory, this process is the only writer.)
+/// With a shared store, reads the upstream key marks other replicas make (every 500 ms) and
+/// the gateway keys they create, disable or delete (every [`KEY_REFRESH`]). (In memory, this
+/// process is the only writer.)
 fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let shared = matches!(
         state.runtime.load().config.store,
@@ -153,12 +154,18 @@ fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
     if !shared {
         return None;
     }
-    let live = state.live.clone();
+    let runtime = state.runtime.clone();
     Some(tokio::spawn(async move {
+        let mut ticks = 0u32;
         loop {
-            tokio::time::sleep(KEY_REFRESH).await;
-            if let Err(e) = live.gateway_keys.load(&*live.store).await {
-                tracing::debug!(error = %e, "gateway keys not refreshed from the store");
+            tokio::time::sleep(crate::upstream_keys::shared::SYNC_EVERY).await;
+            let rt = runtime.load_full();
+            crate::upstream_keys::shared::apply(&rt).await;
+            ticks += 1;
+            if ticks.is_multiple_of(2) {
+                if let Err(e) = rt.live.gateway_keys.load(&*rt.live.store).await {
+                    tracing::debug!(error = %e, "gateway keys not refreshed from the store");
+                }
             }
         }
     }))

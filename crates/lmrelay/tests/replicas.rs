@@ -1,6 +1,7 @@
 //! Two gateways sharing one Redis (`store.backend = "redis"`): a gateway key's limits count
 //! across both, usage recorded by one is reported by the other, a key created through one
-//! replica's admin API works on the other, and an answer cached by one is a hit on the other.
+//! replica's admin API works on the other, an answer cached by one is a hit on the other, and
+//! an upstream key cooled through one is skipped by the other.
 
 mod common;
 
@@ -26,6 +27,19 @@ key = "shared-key"
 models = ["*"]
 rpm = 3
 "#;
+
+async fn ask_model(env: &Env, key: &str, model: &str) -> u16 {
+    env.http
+        .post(format!("{}/v1/chat/completions", env.url))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Client::OpenAi.chat(model, "hi", false, false).to_string())
+        .send()
+        .await
+        .expect("answer")
+        .status()
+        .as_u16()
+}
 
 async fn ask(env: &Env, key: &str) -> u16 {
     env.http
@@ -114,6 +128,34 @@ async fn limits_usage_and_keys_are_shared_through_redis() {
         "hit",
         "A's entry served by B"
     );
+    // An upstream key cooled by a 429 through A is skipped by B (both use the same key, each
+    // against its own mock).
+    a.openai.faults().fail_next(429, 1, Some(30));
+    assert_eq!(ask_model(&a, &secret, "to-openai").await, 503);
+    b.openai.clear_requests();
+    let mut skipped = false;
+    for _ in 0..40 {
+        if ask_model(&b, &secret, "to-openai").await == 503 {
+            skipped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(skipped, "B learnt that the key cools");
+    b.openai.clear_requests();
+    assert_eq!(ask_model(&b, &secret, "to-openai").await, 503);
+    assert!(
+        b.openai.requests().iter().all(|r| r.method != "POST"),
+        "B sends nothing with the cooling key"
+    );
+    // A rotation through either replica clears the mark for both.
+    let (status, _) = b
+        .post_admin("/admin/keys/rotate", &json!({"provider": "oa"}))
+        .await;
+    assert_eq!(status, 200);
+    a.post_admin("/admin/keys/rotate", &json!({"provider": "oa"}))
+        .await;
+    assert_eq!(ask_model(&b, &secret, "to-openai").await, 200);
     a.stop().await;
     b.stop().await;
     // Leave nothing behind in the shared Redis.

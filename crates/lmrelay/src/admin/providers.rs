@@ -144,6 +144,7 @@ pub async fn rotate(State(st): State<AppState>, body: Bytes) -> Response {
         Err(resp) => return resp,
     };
     p.keys.clear_marks();
+    crate::upstream_keys::shared::clear(&*rt.live.store, &r.provider).await;
     if let Err(e) = load_provider_keys(&rt, p).await {
         return store_error(e);
     }

@@ -242,7 +242,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             );
             attempts.count(provider, err.kind.as_str());
             if let Some(k) = &key {
-                mark_key(provider, k, &err);
+                mark_key(&rt, provider, k, &err);
             }
             let next = err.action().next;
             failures.record(provider, err);
@@ -483,9 +483,10 @@ const MAX_COOLING: Duration = Duration::from_secs(3600);
 
 /// Applies the failure table's key marks: cooling after a rate limit or spent quota, invalid
 /// after the provider rejected the key. Each change is logged once, by its key id.
-fn mark_key(provider: &Provider, key: &UpstreamKey, err: &UpstreamError) {
+fn mark_key(rt: &Runtime, provider: &Provider, key: &UpstreamKey, err: &UpstreamError) {
     let action = err.action();
     let name = &provider.config.name;
+    let shared = matches!(rt.config.store, crate::config::StoreBackend::Redis { .. });
     if action.cool_key {
         let default = if err.kind == FailureKind::QuotaExhausted {
             QUOTA_COOLING
@@ -493,7 +494,15 @@ fn mark_key(provider: &Provider, key: &UpstreamKey, err: &UpstreamError) {
             RATE_LIMIT_COOLING
         };
         let cooling = err.retry_after.unwrap_or(default).min(MAX_COOLING);
-        if key.state.cool(crate::now_ms(), cooling) {
+        let now = crate::now_ms();
+        if shared {
+            let mark = crate::upstream_keys::shared::Mark {
+                cooling_until_ms: now + cooling.as_millis() as u64,
+                invalid: false,
+            };
+            crate::upstream_keys::shared::publish(rt.live.store.clone(), name, &key.id, mark);
+        }
+        if key.state.cool(now, cooling) {
             tracing::warn!(
                 provider = %name,
                 key = %key.id,
@@ -502,6 +511,13 @@ fn mark_key(provider: &Provider, key: &UpstreamKey, err: &UpstreamError) {
                 "upstream key cooling"
             );
         }
+    }
+    if action.invalidate_key && shared {
+        let mark = crate::upstream_keys::shared::Mark {
+            cooling_until_ms: 0,
+            invalid: true,
+        };
+        crate::upstream_keys::shared::publish(rt.live.store.clone(), name, &key.id, mark);
     }
     if action.invalidate_key && key.state.invalidate() {
         tracing::warn!(

@@ -8,6 +8,7 @@
 //! organisation), and requests with nothing to stick to rotate. A key appears in logs, errors
 //! and admin answers only by its [`key_id`], a short hash.
 
+pub mod shared;
 mod state;
 
 pub use state::{KeyState, KeyStatus};

@@ -67,6 +67,11 @@ impl KeyState {
         before <= now_ms
     }
 
+    /// Cools the key until `until_ms` (a mark another replica made), unless it cools longer.
+    pub fn cool_until(&self, until_ms: u64) {
+        self.cooling_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+    }
+
     /// Marks the key invalid; returns whether it was valid before.
     pub fn invalidate(&self) -> bool {
         !self.invalid.swap(true, Ordering::Relaxed)
