@@ -47,6 +47,9 @@ pub enum GatewayError {
         message: String,
         retry_after: Duration,
     },
+    /// The state store failed and the config says limits fail closed.
+    #[error("the state store is unavailable")]
+    StoreUnavailable,
     /// Residency restrictions leave no provider for the model.
     #[error("no provider of `{model}` is in the allowed regions: {regions}")]
     RegionNotAllowed { model: String, regions: String },
@@ -115,6 +118,12 @@ impl GatewayError {
                     _ => "rate_limit_exceeded",
                 })
                 .with_retry_after(Some(whole_seconds(*retry_after))),
+            GatewayError::StoreUnavailable => ApiError::new(
+                ErrorKind::Unavailable,
+                "The gateway cannot check this key's limits now (its state store is unavailable); retry shortly.",
+            )
+            .with_status(503)
+            .with_retry_after(Some(1)),
             GatewayError::RegionNotAllowed { model, regions } => ApiError::new(
                 ErrorKind::PermissionDenied,
                 format!("No provider of the model `{model}` is in an allowed region; allowed: {regions}."),

@@ -9,7 +9,7 @@
 //! [`StateStore::counters`] call (one round trip); a rejected request takes its counts back
 //! in a second one. A request admitted under the limit completes.
 
-use crate::config::KeyConfig;
+use crate::config::{FailMode, KeyConfig};
 use crate::error::GatewayError;
 use crate::store::{CounterOp, StateStore};
 use std::time::Duration;
@@ -47,6 +47,7 @@ pub async fn admit(
     key: &KeyConfig,
     tokens: u64,
     now_ms: u64,
+    on_failure: FailMode,
 ) -> Result<(), GatewayError> {
     if key.rpm.is_none() && key.tpm.is_none() && key.budget_usd.is_none() {
         return Ok(());
@@ -75,12 +76,7 @@ pub async fn admit(
     }
     let values = match store.counters(&ops).await {
         Ok(v) => v,
-        Err(e) => {
-            // Failing open: a store outage must not stop traffic (a later issue makes this
-            // a choice per concern).
-            tracing::warn!(error = %e, "limits not enforced: the state store failed");
-            return Ok(());
-        }
+        Err(e) => return store_failed(&e, on_failure),
     };
     let mut at = 0;
     let mut over: Option<(&'static str, String, Duration)> = None;
@@ -134,12 +130,41 @@ pub async fn admit(
     })
 }
 
+/// Store failures seen by limit checks (for the metric and the log).
+pub static STORE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LAST_WARNING_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A limit check the store could not answer: counted, logged at most every 10 s, and
+/// served (`open`) or refused with 503 (`closed`).
+fn store_failed(e: &crate::store::StoreError, on_failure: FailMode) -> Result<(), GatewayError> {
+    use std::sync::atomic::Ordering;
+    STORE_FAILURES.fetch_add(1, Ordering::Relaxed);
+    let now = crate::now_ms();
+    let last = LAST_WARNING_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 10_000
+        && LAST_WARNING_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let what = match on_failure {
+            FailMode::Open => "requests are served without limits",
+            FailMode::Closed => "requests with limits are refused (503)",
+        };
+        tracing::warn!(error = %e, "the state store failed: {what}");
+    }
+    match on_failure {
+        FailMode::Open => Ok(()),
+        FailMode::Closed => Err(GatewayError::StoreUnavailable),
+    }
+}
+
 /// Checks and counts a request from an address no key identifies.
 pub async fn admit_anonymous(
     store: &dyn StateStore,
     ip: std::net::IpAddr,
     rpm: u64,
     now_ms: u64,
+    on_failure: FailMode,
 ) -> Result<(), GatewayError> {
     let who = format!("ip:{ip}");
     let minute = now_ms / MINUTE_MS;
@@ -147,8 +172,9 @@ pub async fn admit_anonymous(
         CounterOp::add(window_key(&who, "rpm", minute), 1, Some(WINDOW_TTL)),
         CounterOp::read(window_key(&who, "rpm", minute - 1)),
     ];
-    let Ok(v) = store.counters(&ops).await else {
-        return Ok(());
+    let v = match store.counters(&ops).await {
+        Ok(v) => v,
+        Err(e) => return store_failed(&e, on_failure),
     };
     match over_window(v[0], v[1], rpm, now_ms) {
         None => Ok(()),
@@ -259,30 +285,42 @@ mod tests {
         let store = MemoryStore::default();
         let now = 10 * MINUTE_MS + 1_000;
         let k = key(Some(2), None, None);
-        admit(&store, &k, 10, now).await.expect("1");
-        admit(&store, &k, 10, now).await.expect("2");
-        let e = admit(&store, &k, 10, now).await.expect_err("3");
+        admit(&store, &k, 10, now, FailMode::Open).await.expect("1");
+        admit(&store, &k, 10, now, FailMode::Open).await.expect("2");
+        let e = admit(&store, &k, 10, now, FailMode::Open)
+            .await
+            .expect_err("3");
         assert!(
             matches!(e, GatewayError::RateLimited { limit: "rpm", .. }),
             "{e:?}"
         );
         // The refused request was not counted: after the window slides, two again.
         let later = now + 2 * MINUTE_MS;
-        admit(&store, &k, 10, later).await.expect("next window");
+        admit(&store, &k, 10, later, FailMode::Open)
+            .await
+            .expect("next window");
         let k = key(None, Some(100), None);
-        admit(&store, &k, 60, now).await.expect("60");
-        let e = admit(&store, &k, 60, now).await.expect_err("120 > 100");
+        admit(&store, &k, 60, now, FailMode::Open)
+            .await
+            .expect("60");
+        let e = admit(&store, &k, 60, now, FailMode::Open)
+            .await
+            .expect_err("120 > 100");
         assert!(
             e.to_string().contains("tokens per minute")
                 || matches!(e, GatewayError::RateLimited { limit: "tpm", .. })
         );
         let k = key(None, None, Some(1.0));
-        admit(&store, &k, 0, now).await.expect("nothing spent");
+        admit(&store, &k, 0, now, FailMode::Open)
+            .await
+            .expect("nothing spent");
         store
             .counters(&[CounterOp::add(budget_key("k", now), 1_000_000_000, None)])
             .await
             .expect("spend");
-        let e = admit(&store, &k, 0, now).await.expect_err("spent");
+        let e = admit(&store, &k, 0, now, FailMode::Open)
+            .await
+            .expect_err("spent");
         assert!(matches!(
             e,
             GatewayError::RateLimited {

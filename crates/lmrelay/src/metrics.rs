@@ -95,6 +95,8 @@ pub struct Metrics {
     pub key_available: Family<KeyLabels, Gauge>,
     pub cache: Family<CacheLabels, Counter>,
     pub rate_limited: Family<LimitLabels, Counter>,
+    /// Limit checks the state store could not answer since the process started.
+    pub store_failures: Gauge,
 }
 
 // === impl Metrics ===
@@ -114,6 +116,7 @@ impl Default for Metrics {
             key_available: Family::default(),
             cache: Family::default(),
             rate_limited: Family::default(),
+            store_failures: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -167,6 +170,11 @@ impl Default for Metrics {
             "Requests refused by a gateway-key limit",
             m.rate_limited.clone(),
         );
+        registry.register(
+            "store_failures",
+            "Limit checks the state store could not answer since start",
+            m.store_failures.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -206,6 +214,8 @@ impl Metrics {
                     .set(i64::from(k.state.status(now).usable()));
             }
         }
+        self.store_failures
+            .set(crate::limits::STORE_FAILURES.load(std::sync::atomic::Ordering::Relaxed) as i64);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -77,6 +77,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         admin_token: None,
         encryption_key: None,
         store: super::StoreBackend::Memory,
+        limits_on_failure: super::FailMode::Open,
         anonymous_rpm: None,
         anonymous_loopback: false,
         drain_timeout: Duration::from_secs(30),

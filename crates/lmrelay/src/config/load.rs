@@ -405,6 +405,21 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         max_body,
         auth,
         store: validate_store(raw.store.as_ref(), ctx),
+        limits_on_failure: match raw
+            .store
+            .as_ref()
+            .and_then(|s| s.limits_on_failure.as_deref())
+        {
+            None | Some("open") => super::FailMode::Open,
+            Some("closed") => super::FailMode::Closed,
+            Some(other) => {
+                ctx.error(
+                    "store.limits_on_failure",
+                    format!("`{other}` is not a choice; use \"open\" (serve without limits) or \"closed\" (refuse with 503)"),
+                );
+                super::FailMode::Open
+            }
+        },
         encryption_key: raw
             .store
             .as_ref()

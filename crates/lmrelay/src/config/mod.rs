@@ -37,6 +37,8 @@ pub struct Config {
     pub encryption_key: Option<Secret>,
     /// Where live state is kept.
     pub store: StoreBackend,
+    /// What limits do when the store fails.
+    pub limits_on_failure: FailMode,
     /// Requests per minute per client IP when no gateway key identifies the caller.
     pub anonymous_rpm: Option<u64>,
     /// Whether `anonymous_rpm` applies to loopback clients as well.
@@ -101,6 +103,17 @@ pub enum StoreBackend {
         prefix: String,
         timeout: Duration,
     },
+}
+
+/// What a concern does when the state store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// Serve anyway (limits not enforced), with a warning logged at most every 10 s and a
+    /// metric counted.
+    #[default]
+    Open,
+    /// Refuse with 503 and a clear message.
+    Closed,
 }
 
 /// `[audit]`: where the audit log goes and what it holds.

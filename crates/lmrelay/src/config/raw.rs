@@ -74,6 +74,8 @@ pub struct RawStore {
     pub prefix: Option<String>,
     /// Time limit of one store call.
     pub timeout: Option<String>,
+    /// When the store fails, `"open"` (serve without enforcing limits) or `"closed"` (503).
+    pub limits_on_failure: Option<String>,
 }
 
 #[derive(Deserialize)]

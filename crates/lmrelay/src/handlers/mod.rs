@@ -53,8 +53,14 @@ pub(crate) async fn accept(
             parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>(),
         ) {
             if limits::anonymous_applies(peer.ip(), rt.config.anonymous_loopback) {
-                let admitted =
-                    limits::admit_anonymous(&*rt.live.store, peer.ip(), rpm, crate::now_ms()).await;
+                let admitted = limits::admit_anonymous(
+                    &*rt.live.store,
+                    peer.ip(),
+                    rpm,
+                    crate::now_ms(),
+                    rt.config.limits_on_failure,
+                )
+                .await;
                 if let Err(e) = admitted {
                     count_limited(&rt, &e);
                     discard_body(body).await;
@@ -313,12 +319,18 @@ pub(crate) async fn admit(
     let Some(key) = &a.ex.key else {
         return Ok(());
     };
-    limits::admit(&*a.rt.live.store, key, tokens, a.ex.started_ms)
-        .await
-        .map_err(|e| {
-            count_limited(&a.rt, &e);
-            ErrorReply::new(protocol, e).into_response()
-        })
+    limits::admit(
+        &*a.rt.live.store,
+        key,
+        tokens,
+        a.ex.started_ms,
+        a.rt.config.limits_on_failure,
+    )
+    .await
+    .map_err(|e| {
+        count_limited(&a.rt, &e);
+        ErrorReply::new(protocol, e).into_response()
+    })
 }
 
 /// Adds a refusal by a limit to `lmrelay_rate_limited_total`.
