@@ -23,6 +23,7 @@ pub struct Env {
     pub gateway: String,
     /// Headers of every call through the gateway (the gateway key, when one is used).
     gateway_headers: Vec<(&'static str, String)>,
+    opts: Options,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -40,8 +41,21 @@ const GATEWAY_KEY: &str = "bench-gateway-key";
 /// The gateway's config: one provider per mock, no routes (the providers' model lists
 /// resolve the mocks' own model names), and no client auth unless `limited_key`: then one
 /// gateway key with `rpm` and `tpm` limits too high to bite.
-fn config_text(openai: &MockServer, anthropic: &MockServer, limited_key: bool) -> String {
-    let key = if limited_key {
+fn config_text(openai: &MockServer, anthropic: &MockServer, opts: &Options) -> String {
+    let mut extra = String::new();
+    if let Some(url) = &opts.redis {
+        extra.push_str(&format!(
+            "\n[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{}\"\n",
+            opts.redis_prefix()
+        ));
+    }
+    if opts.cached {
+        // A route named as the model, so the same requests hit it, with caching on.
+        extra.push_str(&format!(
+            "\n[[routes]]\nmodel = \"{OPENAI_MODEL}\"\ntargets = [\"oa/{OPENAI_MODEL}\"]\ncache = true\n"
+        ));
+    }
+    let key = if opts.limited_key {
         format!(
             "\n[[keys]]\nname = \"bench\"\nkey = \"{GATEWAY_KEY}\"\nmodels = [\"*\"]\nrpm = 1000000000\ntpm = 1000000000000\n"
         )
@@ -73,14 +87,34 @@ timeout = "30s"
         openai = openai.base_url(),
         anthropic = anthropic.base_url(),
     );
-    text + key.as_str()
+    text + key.as_str() + extra.as_str()
+}
+
+/// What the gateway under test has switched on.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A gateway key with `rpm` and `tpm` limits.
+    pub limited_key: bool,
+    /// The Redis state store at this URL (instead of the in-memory one).
+    pub redis: Option<String>,
+    /// The OpenAI model's requests go through a route that caches answers.
+    pub cached: bool,
+    /// Latency the OpenAI mock adds to every answer (a real upstream's think time).
+    pub upstream_latency_ms: u64,
+}
+
+impl Options {
+    /// A prefix of this run's own in a shared Redis.
+    fn redis_prefix(&self) -> String {
+        format!("lmrelay-bench-{}:", std::process::id())
+    }
 }
 
 // === impl Env ===
 
 impl Env {
     /// Starts the mocks, then the gateway in front of them.
-    pub async fn start(limited_key: bool) -> Result<Env, String> {
+    pub async fn start(opts: Options) -> Result<Env, String> {
         let cfg = MockConfig {
             keys: vec![UPSTREAM_KEY.to_owned()],
             ..MockConfig::default()
@@ -94,9 +128,10 @@ impl Env {
             }
         };
         let openai = mock(Flavor::OpenAi).await?;
+        openai.faults().set_latency_ms(opts.upstream_latency_ms);
         let anthropic = mock(Flavor::Anthropic).await?;
         let ollama = mock(Flavor::Ollama).await?;
-        let text = config_text(&openai, &anthropic, limited_key);
+        let text = config_text(&openai, &anthropic, &opts);
         let config = parse_str(&text, Format::Toml, "bench.toml", &|_| None)
             .map_err(|e| format!("invalid gateway config: {e}"))?;
         let gateway = Gateway::bind(config)
@@ -119,13 +154,14 @@ impl Env {
             anthropic,
             ollama,
             gateway: format!("http://{addr}"),
-            gateway_headers: if limited_key {
+            gateway_headers: if opts.limited_key {
                 vec![("authorization", format!("Bearer {GATEWAY_KEY}"))]
             } else {
                 vec![]
             },
             stop: Some(stop),
             task: Some(task),
+            opts,
         })
     }
 
@@ -198,5 +234,22 @@ impl Env {
         self.openai.shutdown().await;
         self.anthropic.shutdown().await;
         self.ollama.shutdown().await;
+        if let Some(url) = &self.opts.redis {
+            clean_redis(url, &self.opts.redis_prefix()).await;
+        }
+    }
+}
+
+/// Deletes what a run left in a shared Redis (its own prefix only).
+async fn clean_redis(url: &str, prefix: &str) {
+    use lmrelay::store::{RedisStore, StateStore};
+    let Ok(store) = RedisStore::connect(url, prefix, Duration::from_secs(2)).await else {
+        return;
+    };
+    for (k, _) in store.scan("").await.unwrap_or_default() {
+        let _ = store.delete(&k).await;
+    }
+    for (k, _) in store.scan_counters("").await.unwrap_or_default() {
+        let _ = store.delete(&k).await;
     }
 }

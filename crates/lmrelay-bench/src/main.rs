@@ -2,7 +2,7 @@
 //! and translation measurements, and prints markdown tables. See `docs/benchmarks.md`.
 
 use clap::{Parser, ValueEnum};
-use lmrelay_bench::env::Env;
+use lmrelay_bench::env::{Env, Options};
 use lmrelay_bench::http::HttpClient;
 use lmrelay_bench::report::{self, LatencyRow};
 use lmrelay_bench::translate::{self, Case, Format};
@@ -60,6 +60,16 @@ struct Args {
     /// runs include authentication and limit accounting.
     #[arg(long)]
     limited_key: bool,
+    /// Keep the gateway's live state in the Redis at this URL (e.g. redis://127.0.0.1:6379/0).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Route the OpenAI model through a route with `cache = true`: after the first request
+    /// every gateway request is a cache hit.
+    #[arg(long)]
+    cached: bool,
+    /// Latency the OpenAI mock adds to each answer, as a real upstream's think time.
+    #[arg(long, default_value_t = 0)]
+    upstream_latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,7 +127,13 @@ async fn run(args: Args) -> Result<(), String> {
         args.prompt_words,
         args.stream_words
     );
-    let env = Env::start(args.limited_key).await?;
+    let env = Env::start(Options {
+        limited_key: args.limited_key,
+        redis: args.redis.clone(),
+        cached: args.cached,
+        upstream_latency_ms: args.upstream_latency_ms,
+    })
+    .await?;
     let client = HttpClient::new();
     if args.only.contains(&Phase::Latency) {
         latency(&env, &client, &args).await?;
