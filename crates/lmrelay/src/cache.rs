@@ -3,8 +3,9 @@
 //! protocol, streamed or not, because the key and the entry are canonical: the key hashes
 //! the decoded request (what was asked, not how it was spelled on the wire), and the entry is
 //! the canonical answer. Entries are scoped to the gateway key (one team never reads
-//! another's answers). `Cache-Control: no-cache` skips the lookup; answers that did not end
-//! properly are not kept. A hit costs nothing against budgets.
+//! another's answers) unless the route sets `cache_shared = true`; an entry holds at most
+//! 1 MiB. `Cache-Control: no-cache` skips the lookup; answers that did not end properly are
+//! not kept. A hit costs nothing against budgets.
 
 use crate::config::CacheConfig;
 use crate::live::Live;
@@ -12,6 +13,9 @@ use crate::store::CounterOp;
 use lmrelay_ir::{ChatRequest, ChatResponse, ContentPart};
 use lmrelay_protocol::{anthropic, ResponseMeta};
 use sha2::{Digest, Sha256};
+
+/// The largest entry kept: bigger answers are served but not cached.
+const MAX_ENTRY_BYTES: usize = 1 << 20;
 
 /// The header that says whether an answer came from the cache.
 pub const CACHE_HEADER: &str = "x-lmrelay-cache";
@@ -115,6 +119,9 @@ pub async fn put(live: &Live, cfg: &CacheConfig, key: &str, provider: &str, answ
     bytes.extend_from_slice(provider.as_bytes());
     bytes.push(b'\n');
     bytes.extend_from_slice(&anthropic::encode_response(answer, &meta));
+    if bytes.len() > MAX_ENTRY_BYTES {
+        return;
+    }
     if let Err(e) = live.store.set(key, bytes.into(), Some(ttl)).await {
         tracing::warn!(error = %e, "answer not cached: the state store failed");
     }

@@ -158,3 +158,60 @@ async fn failed_answers_are_not_cached() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_are_scoped_per_key_unless_the_route_shares_them() {
+    let extra = r#"
+[[routes]]
+model = "cached"
+targets = ["oa/gpt-4o-mini"]
+cache = true
+
+[[routes]]
+model = "shared"
+targets = ["oa/gpt-4o-mini"]
+cache = true
+cache_shared = true
+
+[[keys]]
+name = "team-a"
+key = "key-a"
+models = ["*"]
+
+[[keys]]
+name = "team-b"
+key = "key-b"
+models = ["*"]
+"#;
+    let env = Env::start_with_top(TOP, extra).await;
+    let ask = |model: &'static str, key: &'static str| {
+        let body = Client::OpenAi.chat(model, "same question", false, false);
+        env.http
+            .post(format!("{}/v1/chat/completions", env.url))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let cache = |r: reqwest::Response| {
+        r.headers()["x-lmrelay-cache"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    assert_eq!(cache(ask("cached", "key-a").await.expect("a")), "miss");
+    assert_eq!(cache(ask("shared", "key-a").await.expect("a")), "miss");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(cache(ask("cached", "key-a").await.expect("a")), "hit");
+    assert_eq!(
+        cache(ask("cached", "key-b").await.expect("b")),
+        "miss",
+        "another team's entry"
+    );
+    assert_eq!(
+        cache(ask("shared", "key-b").await.expect("b")),
+        "hit",
+        "a shared route"
+    );
+    env.stop().await;
+}

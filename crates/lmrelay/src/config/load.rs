@@ -805,6 +805,7 @@ fn validate_routes(
             targets,
             strategy,
             cache: r.cache.unwrap_or(false),
+            cache_shared: r.cache_shared.unwrap_or(false),
             max_attempts: validate_attempts(r.max_attempts, &at("max_attempts"), ctx),
         });
     }

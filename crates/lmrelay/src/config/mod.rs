@@ -256,6 +256,8 @@ pub struct RouteConfig {
     pub targets: Vec<RouteTarget>,
     pub strategy: Strategy,
     pub cache: bool,
+    /// Cached answers are shared by every gateway key (else scoped to each key).
+    pub cache_shared: bool,
     /// The most upstream requests one client request may make; `None` = no limit beyond
     /// every key of every candidate.
     pub max_attempts: Option<u32>,

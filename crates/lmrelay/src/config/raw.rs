@@ -138,6 +138,8 @@ pub struct RawRoute {
     pub targets: Vec<RawTarget>,
     pub strategy: Option<String>,
     pub cache: Option<bool>,
+    /// Whether every gateway key reads the route's cached answers (default: each its own).
+    pub cache_shared: Option<bool>,
     pub max_attempts: Option<u32>,
 }
 

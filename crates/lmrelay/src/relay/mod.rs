@@ -115,8 +115,13 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
     };
     let affinity = conversation_affinity(&req);
     let cache_key = (plan.cache && rt.config.cache.enabled).then(|| {
-        let name = ex.key.as_ref().map_or("-", |k| k.name.as_str());
-        cache::key(&req, name)
+        // `*` is no key's name (names are checked): the scope of a shared route.
+        let scope = match &ex.key {
+            _ if plan.cache_shared => "*",
+            Some(k) => k.name.as_str(),
+            None => "-",
+        };
+        cache::key(&req, scope)
     });
     if let Some(key) = cache_key
         .as_deref()

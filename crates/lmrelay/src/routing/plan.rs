@@ -37,8 +37,9 @@ pub struct Plan {
     pub candidates: Vec<(Candidate, Standing)>,
     /// The most upstream requests to make; `None`: no limit beyond the candidates' keys.
     pub max_attempts: Option<u32>,
-    /// Whether the route caches answers (`cache = true`).
+    /// Whether the route caches answers (`cache = true`), and shares them across keys.
     pub cache: bool,
+    pub cache_shared: bool,
 }
 
 /// Plans a request; errors are the client's (unknown model, region not allowed).
@@ -114,6 +115,7 @@ pub fn plan(rt: &Runtime, facts: &RequestFacts<'_>) -> Result<Plan, GatewayError
             .and_then(|r| r.max_attempts)
             .or(route_cfg.and_then(|r| r.max_attempts)),
         cache: route_cfg.is_some_and(|r| r.cache),
+        cache_shared: route_cfg.is_some_and(|r| r.cache_shared),
     })
 }
 
