@@ -143,8 +143,9 @@ impl Gateway {
     }
 }
 
-/// With a shared store, reads the upstream key marks other replicas make (every 500 ms) and
-/// the gateway keys they create, disable or delete (every [`KEY_REFRESH`]). (In memory, this
+/// With a shared store, reads the upstream key marks other replicas make and merges open
+/// breakers (every 500 ms), and reads the gateway keys they create, disable or delete (every
+/// [`KEY_REFRESH`]). (In memory, this
 /// process is the only writer.)
 fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let shared = matches!(
@@ -161,6 +162,7 @@ fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
             tokio::time::sleep(crate::upstream_keys::shared::SYNC_EVERY).await;
             let rt = runtime.load_full();
             crate::upstream_keys::shared::apply(&rt).await;
+            crate::health::shared::sync(&rt).await;
             ticks += 1;
             if ticks.is_multiple_of(2) {
                 if let Err(e) = rt.live.gateway_keys.load(&*rt.live.store).await {

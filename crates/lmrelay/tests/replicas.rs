@@ -1,7 +1,8 @@
 //! Two gateways sharing one Redis (`store.backend = "redis"`): a gateway key's limits count
 //! across both, usage recorded by one is reported by the other, a key created through one
 //! replica's admin API works on the other, an answer cached by one is a hit on the other, and
-//! an upstream key cooled through one is skipped by the other.
+//! an upstream key cooled through one is skipped by the other, as is a provider whose breaker
+//! one of them opened.
 
 mod common;
 
@@ -156,6 +157,31 @@ async fn limits_usage_and_keys_are_shared_through_redis() {
     a.post_admin("/admin/keys/rotate", &json!({"provider": "oa"}))
         .await;
     assert_eq!(ask_model(&b, &secret, "to-openai").await, 200);
+    // A provider A's breaker opened for is skipped by B too.
+    a.anthropic.faults().fail_next(500, 3, None);
+    for _ in 0..3 {
+        assert_eq!(ask_model(&a, &secret, "to-anthropic").await, 503);
+    }
+    let mut merged = false;
+    for _ in 0..40 {
+        let providers = b.get_admin("/admin/providers").await;
+        let an = providers["providers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["name"] == "an")
+            .cloned()
+            .unwrap_or_default();
+        if an["breaker"] == "open" {
+            merged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        merged,
+        "B opened its breaker for the provider A found failing"
+    );
     a.stop().await;
     b.stop().await;
     // Leave nothing behind in the shared Redis.

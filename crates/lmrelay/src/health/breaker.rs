@@ -183,6 +183,25 @@ impl Breaker {
         }
     }
 
+    /// Opens a closed breaker until `until_ms` because another replica's breaker for the
+    /// same provider is open (an open one keeps the later of the two ends). Returns whether
+    /// this breaker was closed.
+    pub fn adopt_open(&self, until_ms: u64, provider: &str) -> bool {
+        self.open_until_ms.fetch_max(until_ms, Ordering::AcqRel);
+        let opened = self
+            .state
+            .compare_exchange(CLOSED, OPEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if opened {
+            self.probing.store(false, Ordering::Release);
+            tracing::warn!(
+                provider,
+                "circuit breaker opened: another replica's is open"
+            );
+        }
+        opened
+    }
+
     /// Every trip since the process started.
     pub fn trips_total(&self) -> u64 {
         self.trips_total.load(Ordering::Relaxed)

@@ -8,6 +8,7 @@
 
 pub mod breaker;
 pub mod checker;
+pub mod shared;
 mod stats;
 
 pub use breaker::{Breaker, BreakerState};
