@@ -5,7 +5,8 @@
 //! the canonical answer. Entries are scoped to the gateway key (one team never reads
 //! another's answers) unless the route sets `cache_shared = true`; an entry holds at most
 //! 1 MiB. `Cache-Control: no-cache` skips the lookup; answers that did not end properly are
-//! not kept. A hit costs nothing against budgets.
+//! not kept; tool-call ids are normalised (derived from the entry) before an answer is kept.
+//! A hit costs nothing against budgets.
 
 use crate::config::CacheConfig;
 use crate::live::Live;
@@ -94,6 +95,7 @@ pub async fn get(live: &Live, key: &str) -> Option<(String, ChatResponse)> {
 /// Keeps an answer for `cfg.ttl`, unless `max_entries` answers were added in this period
 /// already.
 pub async fn put(live: &Live, cfg: &CacheConfig, key: &str, provider: &str, answer: &ChatResponse) {
+    let answer = &normalized(answer, key);
     let ttl = cfg.ttl;
     let period = crate::now_ms() / ttl.as_millis().max(1) as u64;
     let added = live
@@ -125,6 +127,22 @@ pub async fn put(live: &Live, cfg: &CacheConfig, key: &str, provider: &str, answ
     if let Err(e) = live.store.set(key, bytes.into(), Some(ttl)).await {
         tracing::warn!(error = %e, "answer not cached: the state store failed");
     }
+}
+
+/// The answer as it is kept: tool-call ids (which upstreams make up per answer) replaced by
+/// ids derived from the entry's key and the call's position, so an entry never carries an
+/// id minted for another exchange.
+fn normalized(answer: &ChatResponse, key: &str) -> ChatResponse {
+    let mut a = answer.clone();
+    let tag = &key[key.len().saturating_sub(16)..];
+    let mut n = 0;
+    for part in &mut a.content {
+        if let ContentPart::ToolCall { id, .. } = part {
+            *id = format!("call_{tag}{n}");
+            n += 1;
+        }
+    }
+    a
 }
 
 /// Keeps an answer in the background (after the client has it).
@@ -176,6 +194,41 @@ mod tests {
             key(&a, "other-team"),
             "scoped per gateway key"
         );
+    }
+
+    #[test]
+    fn tool_call_ids_are_normalised() {
+        let answer = ChatResponse {
+            content: vec![
+                ContentPart::ToolCall {
+                    id: "toolu_random1".into(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                    cache_control: None,
+                },
+                ContentPart::ToolCall {
+                    id: "toolu_random2".into(),
+                    name: "g".into(),
+                    arguments: "{}".into(),
+                    cache_control: None,
+                },
+            ],
+            ..ChatResponse::default()
+        };
+        let k = key(&req("hi"), "k");
+        let ids = |a: &ChatResponse| -> Vec<String> {
+            a.content
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::ToolCall { id, .. } => Some(id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let once = normalized(&answer, &k);
+        assert_eq!(ids(&once), ids(&normalized(&answer, &k)), "deterministic");
+        assert!(ids(&once).iter().all(|id| !id.contains("random")));
+        assert_ne!(ids(&once)[0], ids(&once)[1]);
     }
 
     #[test]
