@@ -132,6 +132,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         models: vec!["*".into()],
         region: None,
         aws_region: None,
+        headers: Vec::new(),
         timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
         prices: HashMap::new(),
