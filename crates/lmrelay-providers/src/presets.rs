@@ -223,3 +223,6 @@ pub fn tool_call_id(shape: ToolCallIds, id: &str) -> std::borrow::Cow<'_, str> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
