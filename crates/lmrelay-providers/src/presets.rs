@@ -88,10 +88,9 @@ pub const PRESETS: &[Preset] = &[
         name: "openrouter",
         base_url: "https://openrouter.ai/api/v1",
         env_key: Some("OPENROUTER_API_KEY"),
-        headers: &[
-            ("http-referer", "https://github.com/lmrelay/lmrelay"),
-            ("x-title", "lmrelay"),
-        ],
+        // `HTTP-Referer` has no honest default (it is the deployer's site): set it in
+        // the provider's `headers`.
+        headers: &[("x-title", "lmrelay")],
         reasoning_field: Some("reasoning"),
         ..BASE
     },
