@@ -86,7 +86,7 @@ fn presets_send_to_their_path_with_auth_and_quirks() {
         let auth = req
             .headers()
             .get("authorization")
-            .map(|v| v.to_str().unwrap());
+            .map(|v| v.to_str().expect("present"));
         if p.needs_key {
             assert_eq!(auth, Some("Bearer sk-test"), "{name}");
         } else {
@@ -126,8 +126,10 @@ fn presets_send_to_their_path_with_auth_and_quirks() {
         let user = &b["messages"][0];
         assert_eq!(user.get("name").is_none(), p.strip_message_names, "{name}");
 
-        let call_id = b["messages"][1]["tool_calls"][0]["id"].as_str().unwrap();
-        let result_id = b["messages"][2]["tool_call_id"].as_str().unwrap();
+        let call_id = b["messages"][1]["tool_calls"][0]["id"]
+            .as_str()
+            .expect("present");
+        let result_id = b["messages"][2]["tool_call_id"].as_str().expect("present");
         assert_eq!(
             call_id, result_id,
             "{name}: a call and its result must match"
@@ -169,14 +171,14 @@ fn presets_listed_in_the_issue_exist_with_documented_quirks() {
 #[test]
 fn configured_headers_override_preset_defaults() {
     let none = HeaderMap::new();
-    let p = preset_named("openrouter").unwrap();
+    let p = preset_named("openrouter").expect("present");
     let extra = vec![
         ("x-title".to_owned(), "My App".to_owned()),
         ("http-referer".to_owned(), "https://example.org".to_owned()),
     ];
     let req = OpenAiAdapter
         .chat_request(&client_request(), &target(p, p.base_url, &none, &extra))
-        .unwrap();
+        .expect("present");
     assert_eq!(req.headers()["x-title"], "My App");
     assert_eq!(req.headers()["http-referer"], "https://example.org");
     assert_eq!(req.headers().get_all("x-title").iter().count(), 1);

@@ -452,7 +452,7 @@ fn the_free_tier_example_loads_with_its_variables_set() {
         .collect();
     assert_eq!(order, names, "one target per provider, Ollama last");
     assert_eq!(c.routes[0].targets[2].model, "meta/llama-3.3-70b-instruct");
-    let by = |n: &str| c.providers.iter().find(|p| p.name == n).unwrap();
+    let by = |n: &str| c.providers.iter().find(|p| p.name == n).expect("present");
     assert_eq!(
         by("cloudflare").base_url,
         "https://api.cloudflare.com/client/v4/accounts/v-cloudflare_account_id/ai/v1"
@@ -469,7 +469,7 @@ fn the_free_tier_example_loads_with_its_variables_set() {
     assert!(by("local").keys.is_empty());
 
     let missing = |k: &str| (k != "HF_TOKEN").then(|| set(k)).flatten();
-    let errs = parse_str(text, Format::Toml, "free-tier.toml", &missing).unwrap_err();
+    let errs = parse_str(text, Format::Toml, "free-tier.toml", &missing).expect_err("refused");
     assert!(errs.to_string().contains("HF_TOKEN"), "{errs}");
 }
 
@@ -490,7 +490,7 @@ fn provider_headers_refuse_credentials_and_other_types() {
         vec![("http-referer".to_owned(), "https://example.org".to_owned())]
     );
     for bad in ["Authorization", "x-api-key", "Host", "bad name"] {
-        let errs = p("openai", &format!("{{ \"{bad}\" = \"v\" }}")).unwrap_err();
+        let errs = p("openai", &format!("{{ \"{bad}\" = \"v\" }}")).expect_err("refused");
         assert!(
             errs.0
                 .iter()
@@ -498,6 +498,6 @@ fn provider_headers_refuse_credentials_and_other_types() {
             "{bad}: {errs}"
         );
     }
-    let errs = p("anthropic", "{ \"X-Title\" = \"a\" }").unwrap_err();
+    let errs = p("anthropic", "{ \"X-Title\" = \"a\" }").expect_err("refused");
     assert!(errs.0.iter().any(|e| e.field == "providers[0].headers"));
 }
