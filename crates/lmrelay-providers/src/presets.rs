@@ -14,6 +14,9 @@ pub struct Preset {
     pub base_url: &'static str,
     /// The environment variable the built-in default reads its keys from.
     pub env_key: Option<&'static str>,
+    /// Placeholders in `base_url` and the environment variables the built-in default fills
+    /// them from (Workers AI's account id); without them it leaves the preset out.
+    pub url_vars: &'static [(&'static str, &'static str)],
     /// Top-level request fields the vendor rejects, removed before sending.
     pub drops: &'static [&'static str],
     /// Whether `messages[].name` must be removed (the vendor refuses it).
@@ -48,6 +51,7 @@ const BASE: Preset = Preset {
     name: "",
     base_url: "",
     env_key: None,
+    url_vars: &[],
     drops: &[],
     strip_message_names: false,
     renames: &[],
@@ -158,6 +162,7 @@ pub const PRESETS: &[Preset] = &[
         name: "cloudflare",
         base_url: "https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1",
         env_key: Some("CLOUDFLARE_API_TOKEN"),
+        url_vars: &[("{account_id}", "CLOUDFLARE_ACCOUNT_ID")],
         ..BASE
     },
     // Local servers: a key only if the server was started with one.

@@ -501,3 +501,21 @@ fn provider_headers_refuse_credentials_and_other_types() {
     let errs = p("anthropic", "{ \"X-Title\" = \"a\" }").expect_err("refused");
     assert!(errs.0.iter().any(|e| e.field == "providers[0].headers"));
 }
+
+#[test]
+fn built_in_default_fills_the_cloudflare_account_into_the_url() {
+    let c = from_env(&|k| match k {
+        "CLOUDFLARE_API_TOKEN" => Some("cf".into()),
+        "CLOUDFLARE_ACCOUNT_ID" => Some(" acct42 ".into()),
+        _ => None,
+    });
+    let cf = c
+        .providers
+        .iter()
+        .find(|p| p.name == "cloudflare")
+        .expect("cloudflare with its account");
+    assert_eq!(
+        cf.base_url,
+        "https://api.cloudflare.com/client/v4/accounts/acct42/ai/v1"
+    );
+}
