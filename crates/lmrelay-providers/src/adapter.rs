@@ -73,6 +73,9 @@ pub struct Target<'a> {
     pub client_headers: &'a HeaderMap,
     /// The AWS region for Bedrock's SigV4 signature (`aws_region` in the config).
     pub aws_region: Option<&'a str>,
+    /// Extra headers from the provider's `headers` setting (never credentials: the config
+    /// refuses auth headers). The `openai` type and its presets send them.
+    pub headers: &'a [(String, String)],
     /// Wall-clock time (Unix milliseconds) when the request is built, for formats whose
     /// signature covers the time (Bedrock's SigV4). Adapters read no clock; tests pin it.
     pub now_unix_ms: u64,
@@ -107,8 +110,9 @@ pub(crate) fn bearer(target: &Target<'_>) -> Vec<(&'static str, String)> {
         .unwrap_or_default()
 }
 
-/// Headers whose values are credentials: kept out of `Debug` output and HPACK tables.
-const SENSITIVE: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+/// Headers whose values are credentials: kept out of `Debug` output and HPACK tables, and
+/// never settable through a provider's `headers`.
+pub const SENSITIVE: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
 /// A fully built upstream HTTP request.
 pub type UpstreamRequest = http::Request<Bytes>;

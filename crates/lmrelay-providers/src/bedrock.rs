@@ -311,6 +311,7 @@ mod tests {
             client: Dialect::OpenAi,
             client_headers: headers,
             aws_region: Some("us-east-1"),
+            headers: &[],
             now_unix_ms: SUITE_TIME_MS,
         }
     }

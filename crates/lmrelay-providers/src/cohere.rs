@@ -89,6 +89,7 @@ mod tests {
             client: Dialect::Anthropic,
             client_headers: headers,
             aws_region: None,
+            headers: &[],
             now_unix_ms: 0,
         }
     }

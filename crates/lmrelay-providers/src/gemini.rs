@@ -170,6 +170,7 @@ mod tests {
             client: Dialect::OpenAi,
             client_headers: headers,
             aws_region: None,
+            headers: &[],
             now_unix_ms: 0,
         }
     }

@@ -17,7 +17,10 @@ mod openai;
 mod presets;
 mod ratelimit;
 
-pub use adapter::{Adapter, AzureSettings, Dialect, ProviderKind, Target, UpstreamRequest};
+pub use adapter::{
+    Adapter, AzureSettings, Dialect, ProviderKind, Target, UpstreamRequest,
+    SENSITIVE as CREDENTIAL_HEADERS,
+};
 pub use anthropic::AnthropicAdapter;
 pub use azure::AzureAdapter;
 pub use bedrock::{BedrockAdapter, BedrockCredentials};
@@ -26,7 +29,7 @@ pub use cohere::CohereAdapter;
 pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
-pub use presets::{preset_named, Preset, PRESETS};
+pub use presets::{preset_named, tool_call_id, Preset, ToolCallIds, PRESETS};
 pub use ratelimit::{Budget, RateLimits};
 
 use std::sync::Arc;

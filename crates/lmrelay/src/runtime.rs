@@ -178,6 +178,7 @@ impl Provider {
             client,
             client_headers,
             aws_region: self.config.aws_region.as_deref(),
+            headers: &self.config.headers,
             now_unix_ms: crate::now_ms(),
         }
     }

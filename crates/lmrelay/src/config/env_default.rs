@@ -47,15 +47,17 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
     );
     for preset in PRESETS {
         let Some(var) = preset.env_key else { continue };
-        let base_url = if preset.name == "cloudflare" {
-            match env("CLOUDFLARE_ACCOUNT_ID") {
-                Some(account) => preset.base_url.replace("{account_id}", account.trim()),
-                None => continue,
+        let mut base_url = preset.base_url.to_owned();
+        let mut complete = true;
+        for (placeholder, url_var) in preset.url_vars {
+            match env(url_var) {
+                Some(value) => base_url = base_url.replace(placeholder, value.trim()),
+                None => complete = false,
             }
-        } else {
-            preset.base_url.to_owned()
-        };
-        add(preset.name, ProviderKind::OpenAi, base_url, var);
+        }
+        if complete {
+            add(preset.name, ProviderKind::OpenAi, base_url, var);
+        }
     }
     let ollama = env("OLLAMA_HOST")
         .map(|h| {
@@ -133,6 +135,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         models: vec!["*".into()],
         region: None,
         aws_region: None,
+        headers: Vec::new(),
         timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
         prices: HashMap::new(),

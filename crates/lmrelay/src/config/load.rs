@@ -588,6 +588,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             }
             None
         };
+        let headers = provider_headers(&p.headers, kind, &at, ctx);
         if p.models.is_empty() {
             ctx.error(
                 &at("models"),
@@ -635,6 +636,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             models: p.models,
             region: p.region,
             aws_region,
+            headers,
             timeouts,
             weight: p.weight.unwrap_or(1),
             prices: p
@@ -713,6 +715,50 @@ fn azure_settings(
         api_version,
         deployments,
     })
+}
+
+/// A provider's extra `headers`: valid names and values, for the openai type and its
+/// presets (the adapters that send them), and never a credential or framing header — keys
+/// belong in `keys`.
+fn provider_headers(
+    raw: &std::collections::BTreeMap<String, String>,
+    kind: ProviderKind,
+    at: &dyn Fn(&str) -> String,
+    ctx: &mut Ctx,
+) -> Vec<(String, String)> {
+    const FRAMING: &[&str] = &[
+        "host",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+    ];
+    if !raw.is_empty() && kind != ProviderKind::OpenAi {
+        ctx.error(
+            &at("headers"),
+            "`headers` is for the openai type and OpenAI-compatible presets",
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (name, value) in raw {
+        let lower = name.to_ascii_lowercase();
+        let field = at(&format!("headers.{name}"));
+        if lmrelay_providers::CREDENTIAL_HEADERS.contains(&lower.as_str())
+            || FRAMING.contains(&lower.as_str())
+        {
+            ctx.error(
+                &field,
+                format!("`{name}` cannot be set here: the gateway sets it (keys go in `keys`)"),
+            );
+        } else if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            ctx.error(&field, format!("`{name}` is not a valid header name"));
+        } else if http::HeaderValue::from_str(value).is_err() {
+            ctx.error(&field, "not a valid header value");
+        } else {
+            out.push((lower, value.clone()));
+        }
+    }
+    out
 }
 
 /// A Bedrock provider's `aws_region` (required: it names the endpoint and signs requests)

@@ -229,6 +229,9 @@ pub struct ProviderConfig {
     pub region: Option<String>,
     /// Bedrock only: the AWS region of the endpoint and of the SigV4 signature.
     pub aws_region: Option<String>,
+    /// Extra request headers (openai type and presets only; never credentials), sent over
+    /// the preset's defaults.
+    pub headers: Vec<(String, String)>,
     pub timeouts: Timeouts,
     pub weight: u32,
     pub prices: HashMap<String, Price>,

@@ -122,6 +122,9 @@ pub struct RawProvider {
     #[serde(default)]
     pub deployments: HashMap<String, String>,
     pub aws_region: Option<String>,
+    /// Extra request headers (openai and its presets), such as OpenRouter's attribution.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

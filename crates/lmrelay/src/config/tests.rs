@@ -410,3 +410,112 @@ fn bedrock_takes_its_region_and_credentials() {
         .0;
     assert!(errs.iter().any(|e| e.field == "providers[0].aws_region"));
 }
+
+/// examples/free-tier.toml: with its variables set it loads as one failover route over
+/// seven hosted free tiers and a local Ollama, keys and the Cloudflare account from the
+/// environment; with one missing it is refused, naming the variable.
+#[test]
+fn the_free_tier_example_loads_with_its_variables_set() {
+    const VARS: &[&str] = &[
+        "GROQ_API_KEY",
+        "CEREBRAS_API_KEY",
+        "NVIDIA_API_KEY",
+        "HF_TOKEN",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "OPENROUTER_API_KEY",
+        "GEMINI_API_KEY",
+    ];
+    let text = include_str!("../../../../examples/free-tier.toml");
+    let set = |k: &str| VARS.contains(&k).then(|| format!("v-{}", k.to_lowercase()));
+    let c = parse_str(text, Format::Toml, "free-tier.toml", &set).expect("valid");
+    let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "groq",
+            "cerebras",
+            "nvidia",
+            "huggingface",
+            "cloudflare",
+            "openrouter",
+            "gemini",
+            "local"
+        ]
+    );
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes[0].model, "free");
+    let order: Vec<&str> = c.routes[0]
+        .targets
+        .iter()
+        .map(|t| t.provider.as_str())
+        .collect();
+    assert_eq!(order, names, "one target per provider, Ollama last");
+    assert_eq!(c.routes[0].targets[2].model, "meta/llama-3.3-70b-instruct");
+    let by = |n: &str| c.providers.iter().find(|p| p.name == n).expect("present");
+    assert_eq!(
+        by("cloudflare").base_url,
+        "https://api.cloudflare.com/client/v4/accounts/v-cloudflare_account_id/ai/v1"
+    );
+    assert_eq!(by("groq").keys[0].expose(), "v-groq_api_key");
+    assert_eq!(
+        by("huggingface").base_url,
+        "https://router.huggingface.co/v1"
+    );
+    assert_eq!(
+        by("openrouter").headers,
+        vec![("x-title".to_owned(), "lmrelay free tier".to_owned())]
+    );
+    assert!(by("local").keys.is_empty());
+
+    let missing = |k: &str| (k != "HF_TOKEN").then(|| set(k)).flatten();
+    let errs = parse_str(text, Format::Toml, "free-tier.toml", &missing).expect_err("refused");
+    assert!(errs.to_string().contains("HF_TOKEN"), "{errs}");
+}
+
+#[test]
+fn provider_headers_refuse_credentials_and_other_types() {
+    let p = |kind: &str, headers: &str| {
+        parse(&format!(
+            "[[providers]]\nname = \"p\"\ntype = \"{kind}\"\nkeys = [\"k\"]\nmodels = [\"*\"]\nheaders = {headers}\n"
+        ))
+    };
+    let c = p(
+        "openrouter",
+        "{ \"HTTP-Referer\" = \"https://example.org\" }",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.providers[0].headers,
+        vec![("http-referer".to_owned(), "https://example.org".to_owned())]
+    );
+    for bad in ["Authorization", "x-api-key", "Host", "bad name"] {
+        let errs = p("openai", &format!("{{ \"{bad}\" = \"v\" }}")).expect_err("refused");
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.field.starts_with("providers[0].headers")),
+            "{bad}: {errs}"
+        );
+    }
+    let errs = p("anthropic", "{ \"X-Title\" = \"a\" }").expect_err("refused");
+    assert!(errs.0.iter().any(|e| e.field == "providers[0].headers"));
+}
+
+#[test]
+fn built_in_default_fills_the_cloudflare_account_into_the_url() {
+    let c = from_env(&|k| match k {
+        "CLOUDFLARE_API_TOKEN" => Some("cf".into()),
+        "CLOUDFLARE_ACCOUNT_ID" => Some(" acct42 ".into()),
+        _ => None,
+    });
+    let cf = c
+        .providers
+        .iter()
+        .find(|p| p.name == "cloudflare")
+        .expect("cloudflare with its account");
+    assert_eq!(
+        cf.base_url,
+        "https://api.cloudflare.com/client/v4/accounts/acct42/ai/v1"
+    );
+}
