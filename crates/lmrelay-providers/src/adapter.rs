@@ -177,6 +177,13 @@ pub trait Adapter: Send + Sync {
         None
     }
 
+    /// The model names in the answer to [`Adapter::health_request`], for providers whose
+    /// check is their model list (model discovery for `models = ["*"]`); `None` when the
+    /// answer is not a model list.
+    fn models_from(&self, _body: &[u8]) -> Option<Vec<String>> {
+        None
+    }
+
     /// Builds a token-count request, for providers that can count; `None` means the
     /// gateway estimates.
     fn count_tokens_request(
@@ -351,5 +358,19 @@ pub(crate) fn join(base: &str, path: &str) -> String {
         "{}/{}",
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
+    )
+}
+
+/// The ids of a model list shaped `{"data": [{"id": …}, …]}` (OpenAI, Anthropic) or
+/// `{"models": [{"name"|"model": …}, …]}` (Ollama, Cohere).
+pub(crate) fn list_ids(body: &[u8], list: &str, fields: &[&str]) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let items = v.get(list)?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|m| fields.iter().find_map(|f| m.get(*f)?.as_str()))
+            .map(str::to_owned)
+            .collect(),
     )
 }

@@ -45,6 +45,10 @@ impl Adapter for AnthropicAdapter {
         Box::new(anthropic::StreamReader::new())
     }
 
+    fn models_from(&self, body: &[u8]) -> Option<Vec<String>> {
+        crate::adapter::list_ids(body, "data", &["id"])
+    }
+
     fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
         Some(get(join(target.base_url, "v1/models"), &headers(target)))
     }

@@ -49,6 +49,10 @@ impl Adapter for CohereAdapter {
         false
     }
 
+    fn models_from(&self, body: &[u8]) -> Option<Vec<String>> {
+        crate::adapter::list_ids(body, "models", &["name"])
+    }
+
     fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
         Some(get(join(target.base_url, "v1/models"), &bearer(target)))
     }

@@ -59,6 +59,10 @@ impl Adapter for GeminiAdapter {
 
     /// Gemini answers a bad key with 400 `API_KEY_INVALID`; the codec reports it as 401, so
     /// it is classified as the key's fault. A `RetryInfo` delay counts as a retry-after.
+    fn models_from(&self, body: &[u8]) -> Option<Vec<String>> {
+        lmrelay_protocol::gemini::decode_models(body).ok()
+    }
+
     fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
         Some(self.models_request(target))
     }

@@ -49,6 +49,10 @@ impl Adapter for OllamaAdapter {
         Box::new(ollama::StreamReader::new())
     }
 
+    fn models_from(&self, body: &[u8]) -> Option<Vec<String>> {
+        crate::adapter::list_ids(body, "models", &["name", "model"])
+    }
+
     fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
         Some(get(join(target.base_url, "api/tags"), &bearer(target)))
     }

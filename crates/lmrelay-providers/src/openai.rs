@@ -62,6 +62,10 @@ impl Adapter for OpenAiAdapter {
         false
     }
 
+    fn models_from(&self, body: &[u8]) -> Option<Vec<String>> {
+        crate::adapter::list_ids(body, "data", &["id"])
+    }
+
     fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
         Some(get(join(target.base_url, "models"), &bearer(target)))
     }

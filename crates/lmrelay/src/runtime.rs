@@ -141,8 +141,26 @@ impl Runtime {
         routing::resolve(self, model).candidates
     }
 
+    /// The public model table: routes and configured names, then the models that providers
+    /// serving any name (`models = ["*"]`) listed at their last check.
     pub fn public_models(&self) -> Vec<lmrelay_ir::ModelInfo> {
-        routing::public_models(&self.config, self.created_secs)
+        let mut models = routing::public_models(&self.config, self.created_secs);
+        for p in self
+            .providers
+            .iter()
+            .filter(|p| p.config.models.iter().any(|m| m == "*"))
+        {
+            for id in p.health.discovered().iter() {
+                if !models.iter().any(|m| &m.id == id) {
+                    models.push(lmrelay_ir::ModelInfo {
+                        id: id.clone(),
+                        owned_by: p.config.name.clone(),
+                        created_secs: self.created_secs,
+                    });
+                }
+            }
+        }
+        models
     }
 }
 

@@ -1,6 +1,7 @@
 //! Active health checks: every `health.interval`, each provider's cheap endpoint (its model
 //! list or equivalent; nothing billed) is asked with `health.timeout`, and the answer marks
-//! the provider up or down — with no client traffic at all. The first round runs at once, so
+//! the provider up or down — with no client traffic at all. A model list answered is kept:
+//! the listings show what `models = ["*"]` providers serve (model discovery). The first round runs at once, so
 //! `/readyz` turns ready as soon as a provider answers.
 
 use crate::runtime::{Provider, Runtime};
@@ -54,8 +55,12 @@ async fn check(rt: &Runtime, provider: &Provider) {
         Ok(req) => match upstream::send(&provider.client, req, timeout).await {
             Err(e) => Err(e.to_string()),
             Ok(resp) if resp.status().is_success() => {
-                // Read the (small) body so the connection can be reused.
-                let _ = upstream::read_body(resp, timeout).await;
+                // The answer is the model list: what `models = ["*"]` providers serve.
+                if let Ok(body) = upstream::read_body(resp, timeout).await {
+                    if let Some(models) = provider.adapter.models_from(&body) {
+                        provider.health.set_discovered(models);
+                    }
+                }
                 Ok(())
             }
             Ok(resp) => Err(format!("the check answered {}", resp.status().as_u16())),

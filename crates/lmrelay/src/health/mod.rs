@@ -51,6 +51,8 @@ pub struct ProviderHealth {
     pub breaker: Breaker,
     /// The last active check: unknown, up or down.
     check: AtomicU8,
+    /// The model names the provider's last successful check listed (model discovery).
+    discovered: arc_swap::ArcSwap<Vec<String>>,
 }
 
 /// How a target stands for routing, best first.
@@ -91,6 +93,7 @@ impl ProviderHealth {
             stats: TargetStats::default(),
             breaker: Breaker::default(),
             check: AtomicU8::new(UNKNOWN),
+            discovered: arc_swap::ArcSwap::from_pointee(Vec::new()),
         }
     }
 
@@ -138,6 +141,16 @@ impl ProviderHealth {
         let run = self.stats.failure();
         self.breaker
             .on_failure(cfg, run, now_ms, &self.name, kind.as_str());
+    }
+
+    /// The models the provider listed at its last check.
+    pub fn discovered(&self) -> Arc<Vec<String>> {
+        self.discovered.load_full()
+    }
+
+    /// Keeps the model names a check listed.
+    pub fn set_discovered(&self, models: Vec<String>) {
+        self.discovered.store(Arc::new(models));
     }
 
     /// The result of an active check; a change is logged once.
