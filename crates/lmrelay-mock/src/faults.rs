@@ -49,6 +49,9 @@ pub struct FaultSettings {
     /// `x-ratelimit-remaining-requests` header counts down, then 429s follow, as a real
     /// per-key request limit does. Counting starts when a key's limit is set.
     pub key_request_limits: std::collections::BTreeMap<String, u64>,
+    /// Top-level chat fields refused with a 400 (OpenAI-style flavours), as an
+    /// OpenAI-compatible vendor refuses what it does not support (Groq: `logprobs`, …).
+    pub rejected_fields: Vec<String>,
 }
 
 /// A key's place against its request limit.

@@ -588,6 +588,14 @@ pub(crate) async fn answer_chat(s: &Shared, body: Bytes) -> Response {
     let Ok(req) = parse_json(&body) else {
         return invalid_json();
     };
+    let rejected = s.faults.get().rejected_fields;
+    if let Some(field) = rejected.iter().find(|f| req.get(f.as_str()).is_some()) {
+        return bad_request(
+            &format!("property '{field}' is unsupported"),
+            Some(field),
+            Some("unsupported_parameter"),
+        );
+    }
     if let Err(resp) = validate_chat(&req) {
         return resp;
     }

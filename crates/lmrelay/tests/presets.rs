@@ -78,12 +78,38 @@ fn request(model: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presets_reach_their_path_with_auth_and_quirks() {
     let env = Env::start_with(EXTRA).await;
+    // The mock refuses what each vendor refuses, as the vendor would.
+    let refuses = |fields: &[&str]| {
+        env.openai.faults().update(|f| {
+            f.rejected_fields = fields.iter().map(|s| (*s).to_owned()).collect();
+        })
+    };
+    refuses(&["logprobs", "logit_bias", "n"]);
+    let (status, _, bytes) = env
+        .post(
+            Client::OpenAi,
+            "/v1/chat/completions",
+            &request("gpt-4o-mini"),
+        )
+        .await;
+    assert_eq!(
+        status,
+        400,
+        "without the preset the vendor refuses: {}",
+        String::from_utf8_lossy(&bytes)
+    );
     for (route, provider) in [
         ("via-groq", "groq"),
         ("via-cerebras", "cerebras"),
         ("via-mistral", "mistral"),
         ("via-openrouter", "openrouter"),
     ] {
+        refuses(match provider {
+            "groq" => &["logprobs", "logit_bias", "n"],
+            "cerebras" => &["logit_bias", "frequency_penalty", "presence_penalty"],
+            "mistral" => &["seed"],
+            _ => &[],
+        });
         env.openai.clear_requests();
         let (status, headers, bytes) = env
             .post(Client::OpenAi, "/v1/chat/completions", &request(route))
