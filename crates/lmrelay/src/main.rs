@@ -170,16 +170,20 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LMRELAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        // Colours only for a person at a terminal, never in a log file or a pipe.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // `LMRELAY_LOG_FORMAT=json`: one JSON object a line, for log shippers. Otherwise the
+    // human format, coloured only for a person at a terminal.
+    if std::env::var("LMRELAY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn print_check(c: &Config) {

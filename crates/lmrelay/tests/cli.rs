@@ -200,3 +200,29 @@ fn check_takes_bedrock_credentials_from_the_aws_environment() {
         "{err}"
     );
 }
+
+#[test]
+fn logs_can_be_json_lines() {
+    // A Redis where none listens: serve logs its config, then the failure, and exits 1.
+    let p = write(
+        "json-logs.toml",
+        "listen = \"127.0.0.1:0\"\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"\ntimeout = \"200ms\"\n[[providers]]\nname = \"local\"\ntype = \"ollama\"\nmodels = [\"*\"]\n",
+    );
+    let out = lmrelay()
+        .args(["serve", "-c"])
+        .arg(&p)
+        .env("LMRELAY_LOG_FORMAT", "json")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"]["message"].is_string()));
+    assert!(lines.iter().any(|l| l["level"] == "ERROR"), "{stderr}");
+}

@@ -113,6 +113,21 @@ async fn every_family_is_exposed_with_bounded_labels_and_no_secret() {
     for secret in ["upstream-key", "team-secret-key", "admin-token"] {
         assert!(!text.contains(secret), "{secret} leaked into /metrics");
     }
+    // The config as it serves, without a secret.
+    let config = env.get_admin("/admin/config").await;
+    let shown = config.to_string();
+    assert!(
+        config["providers"].as_array().is_some_and(|p| p.len() >= 4),
+        "{shown}"
+    );
+    assert_eq!(config["admin_token"], "set");
+    assert!(shown.contains("\"key_"), "upstream keys by id: {shown}");
+    for secret in ["upstream-key", "team-secret-key", "admin-token"] {
+        assert!(
+            !shown.contains(secret),
+            "{secret} leaked into /admin/config"
+        );
+    }
     // The admin view and the metrics agree on the cooled key.
     let providers = env.get_admin("/admin/providers").await;
     let priced = providers["providers"]

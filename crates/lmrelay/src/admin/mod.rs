@@ -4,6 +4,7 @@
 //! 401 (token), 404 (unknown), 409 (conflict) or 422 (a missing, unknown or invalid field). Secrets never appear
 //! in an answer, except a new gateway key's, once, in the answer that creates it.
 
+mod config;
 mod keys;
 mod providers;
 mod usage;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/usage", get(usage::report))
         .route("/admin/reload", post(reload))
+        .route("/admin/config", get(config::show))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 

@@ -1,0 +1,140 @@
+//! `GET /admin/config`: the config that serves now, as JSON, with every secret left out —
+//! upstream keys appear by short id, gateway keys by name, the Redis URL without its
+//! password, and the admin token and encryption key only as "set".
+
+use super::runtime;
+use crate::config::{Config, FailMode, StoreBackend};
+use crate::server::AppState;
+use crate::upstream_keys::key_id;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+pub async fn show(State(st): State<AppState>) -> Response {
+    axum::Json(redacted(&runtime(&st).config)).into_response()
+}
+
+/// The config as JSON without secrets.
+pub fn redacted(c: &Config) -> Value {
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    let providers: Vec<Value> = c
+        .providers
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "type": p.type_name,
+                "base_url": p.base_url,
+                "keys": p.keys.iter().map(|k| key_id(k.expose())).collect::<Vec<_>>(),
+                "models": p.models,
+                "region": p.region,
+                "weight": p.weight,
+                "max_tokens": p.max_tokens,
+                "timeouts_ms": {
+                    "connect": ms(p.timeouts.connect),
+                    "header": ms(p.timeouts.header),
+                    "first_token": ms(p.timeouts.first_token),
+                    "idle": ms(p.timeouts.idle),
+                    "total": ms(p.timeouts.total),
+                },
+                "prices": p.prices.iter().map(|(m, pr)| (m.clone(), json!({"input": pr.input, "output": pr.output}))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    let routes: Vec<Value> = c
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "model": r.model,
+                "targets": r.targets.iter().map(|t| json!({"target": format!("{}/{}", t.provider, t.model), "weight": t.weight})).collect::<Vec<_>>(),
+                "strategy": r.strategy.as_str(),
+                "cache": r.cache,
+                "cache_shared": r.cache_shared,
+                "max_attempts": r.max_attempts,
+            })
+        })
+        .collect();
+    let keys: Vec<Value> = c
+        .keys
+        .iter()
+        .map(|k| {
+            json!({
+                "name": k.name,
+                "models": k.models,
+                "rpm": k.rpm,
+                "tpm": k.tpm,
+                "budget_usd": k.budget_usd,
+                "regions": k.regions,
+            })
+        })
+        .collect();
+    let store = match &c.store {
+        StoreBackend::Memory => json!({"backend": "memory"}),
+        StoreBackend::Redis {
+            url,
+            prefix,
+            timeout,
+        } => json!({
+            "backend": "redis",
+            "url": without_password(url.expose()),
+            "prefix": prefix,
+            "timeout_ms": ms(*timeout),
+        }),
+    };
+    json!({
+        "source": c.source,
+        "listen": c.listen.to_string(),
+        "max_body": c.max_body,
+        "auth": match c.auth { crate::config::AuthMode::None => "none", crate::config::AuthMode::Default => "default" },
+        "admin_token": c.admin_token.as_ref().map(|_| "set"),
+        "store": store,
+        "encryption_key": c.encryption_key.as_ref().map(|_| "set"),
+        "limits_on_failure": match c.limits_on_failure { FailMode::Open => "open", FailMode::Closed => "closed" },
+        "anonymous_rpm": c.anonymous_rpm,
+        "health": {
+            "interval_ms": ms(c.health.interval),
+            "timeout_ms": ms(c.health.timeout),
+            "failure_threshold": c.health.failure_threshold,
+            "cooldown_ms": ms(c.health.cooldown),
+            "max_cooldown_ms": ms(c.health.max_cooldown),
+            "exploration": c.health.exploration,
+        },
+        "cache": {"enabled": c.cache.enabled, "ttl_ms": ms(c.cache.ttl), "max_entries": c.cache.max_entries},
+        "audit": c.audit.as_ref().map(|a| json!({"path": a.path, "include_content": a.include_content, "max_content": a.max_content})),
+        "routing_script": c.script.as_ref().map(|s| s.0.path().to_owned()),
+        "rules": c.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        "providers": providers,
+        "routes": routes,
+        "keys": keys,
+    })
+}
+
+/// A URL with any password replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            without_password("redis://:hunter2@redis:6379/0"),
+            "redis://:***@redis:6379/0"
+        );
+        assert_eq!(without_password("rediss://u:p@h/1"), "rediss://u:***@h/1");
+        assert_eq!(without_password("redis://h:6379"), "redis://h:6379");
+    }
+}
