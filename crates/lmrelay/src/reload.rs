@@ -3,7 +3,8 @@
 //! atomically. Requests in flight finish on the runtime they started with; live state —
 //! health, breakers, key marks, limit windows, usage, runtime keys, the cache — carries over,
 //! keyed by provider and key names. An invalid config leaves the old one serving and
-//! reports every error. Triggers: `POST /admin/reload` and SIGHUP.
+//! reports every error. Triggers: `POST /admin/reload`, SIGHUP, and a change to the config
+//! file (watched with `notify`, debounced).
 
 use crate::config::{Config, ConfigErrors};
 use crate::runtime::{Runtime, RuntimeError};
@@ -97,4 +98,52 @@ pub fn on_sighup(st: AppState) -> tokio::task::JoinHandle<()> {
             let _ = reload(&st).await;
         }
     })
+}
+
+/// How long the file must stay unchanged before a change is reloaded (editors write in
+/// several steps).
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Reloads when the config file changes, until aborted. The file's folder is watched (an
+/// editor may replace the file rather than write to it). `None` for the built-in default,
+/// with `watch_config = false`, or when the platform cannot watch.
+pub fn on_file_change(st: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    use notify::Watcher;
+    let (source, watch) = {
+        let rt = st.runtime.load();
+        (rt.config.source.clone(), rt.config.watch_config)
+    };
+    if source == crate::config::BUILT_IN || !watch || !std::path::Path::new(&source).is_file() {
+        return None;
+    }
+    let file = std::path::PathBuf::from(&source);
+    let name = file.file_name()?.to_owned();
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let touches_file = event.is_ok_and(|e| {
+            !e.kind.is_access() && e.paths.iter().any(|p| p.file_name() == Some(&name))
+        });
+        if touches_file {
+            let _ = tx.send(());
+        }
+    })
+    .ok()?;
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, "the config file is not watched; reload with SIGHUP or POST /admin/reload");
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        // The watcher lives as long as the task.
+        let _watcher = watcher;
+        while rx.recv().await.is_some() {
+            // Wait until the file has been quiet for a moment.
+            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+            tracing::info!("the config file changed: reloading");
+            let _ = reload(&st).await;
+        }
+    }))
 }

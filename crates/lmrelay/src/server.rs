@@ -101,6 +101,7 @@ impl Gateway {
         let checks = checker::spawn(self.state.runtime.clone());
         #[cfg(unix)]
         let hup = crate::reload::on_sighup(self.state.clone());
+        let watch = crate::reload::on_file_change(self.state.clone());
         let live = self.state.live.clone();
         let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
         let refresher = spawn_key_refresher(&self.state);
@@ -125,6 +126,9 @@ impl Gateway {
         checks.abort();
         #[cfg(unix)]
         hup.abort();
+        if let Some(w) = watch {
+            w.abort();
+        }
         let served = match tokio::time::timeout(self.drain, server).await {
             Ok(Ok(result)) => result.map_err(ServeError::Io),
             Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),

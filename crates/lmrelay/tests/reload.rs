@@ -19,9 +19,16 @@ struct Setup {
 }
 
 fn config(mock: &MockServer, extra: &str) -> String {
+    config_watching(mock, extra, false)
+}
+
+/// The config; `watch` turns reloading on file changes on (off elsewhere, so each test
+/// exercises its own trigger).
+fn config_watching(mock: &MockServer, extra: &str, watch: bool) -> String {
     format!(
         r#"listen = "127.0.0.1:0"
 drain_timeout = "2s"
+watch_config = {watch}
 [admin]
 token = "admin-token"
 [health]
@@ -44,6 +51,10 @@ targets = ["oa/gpt-4o-mini"]
 }
 
 async fn start(name: &str) -> Setup {
+    start_watching(name, false).await
+}
+
+async fn start_watching(name: &str, watch: bool) -> Setup {
     let mock = spawn(
         Flavor::OpenAi,
         MockConfig {
@@ -56,7 +67,7 @@ async fn start(name: &str) -> Setup {
     let dir = std::env::temp_dir().join(format!("lmrelay-reload-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("lmrelay.toml");
-    std::fs::write(&file, config(&mock, "")).expect("write");
+    std::fs::write(&file, config_watching(&mock, "", watch)).expect("write");
     let gateway = Gateway::bind(load_file(&file).expect("valid"))
         .await
         .expect("bind");
@@ -251,5 +262,30 @@ async fn sighup_reloads() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served, "the new route is served after SIGHUP");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_reloaded_by_itself() {
+    let s = start_watching("watch", true).await;
+    assert_eq!(s.chat("second", false).await.0, 404);
+    std::fs::write(
+        &s.file,
+        config_watching(
+            &s.mock,
+            "[[routes]]\nmodel = \"second\"\ntargets = [\"oa/gpt-4o-mini\"]\n",
+            true,
+        ),
+    )
+    .expect("write");
+    let mut served = false;
+    for _ in 0..60 {
+        if s.chat("second", false).await.0 == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the new route is served after the file changed");
     s.stop().await;
 }

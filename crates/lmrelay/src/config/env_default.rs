@@ -84,6 +84,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         anonymous_loopback: false,
         drain_timeout: Duration::from_secs(30),
         fetch_private_images: false,
+        watch_config: false,
         providers,
         routes: vec![],
         keys: vec![],

@@ -445,6 +445,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
             .map(Secret::new),
         drain_timeout,
         fetch_private_images: raw.fetch_private_images.unwrap_or(false),
+        watch_config: raw.watch_config.unwrap_or(true),
         providers,
         routes,
         keys,

@@ -49,6 +49,8 @@ pub struct Config {
     /// upstreams that need inline images). Off by default: it would let clients make the
     /// gateway reach internal hosts.
     pub fetch_private_images: bool,
+    /// Whether a change to the config file reloads it (default on).
+    pub watch_config: bool,
     pub providers: Vec<ProviderConfig>,
     pub routes: Vec<RouteConfig>,
     pub keys: Vec<KeyConfig>,

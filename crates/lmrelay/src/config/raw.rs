@@ -13,6 +13,7 @@ pub struct RawConfig {
     pub auth: Option<String>,
     pub drain_timeout: Option<String>,
     pub fetch_private_images: Option<bool>,
+    pub watch_config: Option<bool>,
     pub admin: Option<RawAdmin>,
     pub store: Option<RawStore>,
     pub cache: Option<RawCache>,
