@@ -76,6 +76,12 @@ pub struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` or `invalid`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
     pub key: String,
     pub limit: &'static str,
@@ -97,6 +103,7 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Limit checks the state store could not answer since the process started.
     pub store_failures: Gauge,
+    pub reloads: Family<ReloadLabels, Counter>,
 }
 
 // === impl Metrics ===
@@ -117,6 +124,7 @@ impl Default for Metrics {
             cache: Family::default(),
             rate_limited: Family::default(),
             store_failures: Gauge::default(),
+            reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -174,6 +182,11 @@ impl Default for Metrics {
             "store_failures",
             "Limit checks the state store could not answer since start",
             m.store_failures.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Config reloads by result (ok, or invalid: the old config kept serving)",
+            m.reloads.clone(),
         );
         Metrics { registry, ..m }
     }

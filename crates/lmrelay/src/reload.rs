@@ -40,7 +40,16 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
     } else {
         crate::config::load_file(std::path::Path::new(&source))
     };
+    let count = |result| {
+        current
+            .live
+            .metrics
+            .reloads
+            .get_or_create(&crate::metrics::ReloadLabels { result })
+            .inc();
+    };
     let config = config.map_err(|errs| {
+        count("invalid");
         tracing::warn!(
             errors = errs.0.len(),
             "reload refused: the config has errors; the old config keeps serving"
@@ -63,6 +72,7 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
         tracing::warn!(error = %e, "reload: runtime upstream keys not read from the store");
     }
     st.runtime.store(Arc::new(runtime));
+    count("ok");
     tracing::info!(
         source = %summary.source,
         providers = summary.providers,
