@@ -49,6 +49,9 @@ fn config_text(openai: &MockServer, anthropic: &MockServer, opts: &Options) -> S
             opts.redis_prefix()
         ));
     }
+    if let Some(path) = &opts.audit {
+        extra.push_str(&format!("\n[audit]\npath = \"{path}\"\n"));
+    }
     if opts.cached {
         // A route named as the model, so the same requests hit it, with caching on.
         extra.push_str(&format!(
@@ -101,6 +104,8 @@ pub struct Options {
     pub cached: bool,
     /// Latency the OpenAI mock adds to every answer (a real upstream's think time).
     pub upstream_latency_ms: u64,
+    /// The audit log's file, when it is on.
+    pub audit: Option<String>,
 }
 
 impl Options {

@@ -70,6 +70,9 @@ struct Args {
     /// Latency the OpenAI mock adds to each answer, as a real upstream's think time.
     #[arg(long, default_value_t = 0)]
     upstream_latency_ms: u64,
+    /// Write the audit log to this file during the runs.
+    #[arg(long, value_name = "PATH")]
+    audit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +135,7 @@ async fn run(args: Args) -> Result<(), String> {
         redis: args.redis.clone(),
         cached: args.cached,
         upstream_latency_ms: args.upstream_latency_ms,
+        audit: args.audit.clone(),
     })
     .await?;
     let client = HttpClient::new();

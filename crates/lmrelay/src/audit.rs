@@ -3,21 +3,27 @@
 //! time, request id, gateway key name, client protocol, model asked, provider and model that
 //! served, upstream key id, attempts, status, tokens, cost, latency, time to first token and
 //! cache result. Never a secret; the prompt and the completion only with `include_content`,
-//! cut to `max_content` bytes. If the writer falls behind by more than the queue holds,
-//! lines are dropped and counted rather than slowing requests down.
+//! cut to `max_content` bytes. Lines reach the file in batches, at most 200 ms after their
+//! request. If the writer falls behind by more than the queue holds, lines are dropped and
+//! counted rather than slowing requests down.
 
 use crate::config::AuditConfig;
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long written lines may wait in the writer's buffer (the file sees them in batches,
+/// not one write per request).
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// Lines waiting for the writer.
 const QUEUE: usize = 16 * 1024;
 
 /// Where audit lines go.
 pub struct AuditLog {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::SyncSender<String>,
     pub include_content: bool,
     pub max_content: usize,
     dropped: AtomicU64,
@@ -38,7 +44,7 @@ impl AuditLog {
                     .open(&cfg.path)?,
             )
         };
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("lmrelay-audit".into())
             .spawn(move || write_lines(rx, out))?;
@@ -52,7 +58,11 @@ impl AuditLog {
 
     /// Queues one record.
     pub fn write(&self, record: Map<String, Value>) {
-        let mut line = Value::Object(record).to_string();
+        self.write_line(Value::Object(record).to_string());
+    }
+
+    /// Queues one line (a JSON object without its newline).
+    pub fn write_line(&self, mut line: String) {
         line.push('\n');
         if self.tx.try_send(line).is_err() && self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!("the audit log falls behind: lines are being dropped");
@@ -77,15 +87,23 @@ impl AuditLog {
     }
 }
 
-/// The writer: blocks on the queue, writes each line, flushes when the queue is empty.
-fn write_lines(mut rx: mpsc::Receiver<String>, mut out: Box<dyn Write + Send>) {
-    let mut buf = std::io::BufWriter::new(&mut out);
-    while let Some(line) = rx.blocking_recv() {
-        let _ = buf.write_all(line.as_bytes());
-        while let Ok(more) = rx.try_recv() {
-            let _ = buf.write_all(more.as_bytes());
+/// The writer: buffers lines and flushes them every [`FLUSH_EVERY`] (or when 64 KiB are
+/// waiting), until every sender is gone.
+fn write_lines(rx: mpsc::Receiver<String>, mut out: Box<dyn Write + Send>) {
+    let mut buf = std::io::BufWriter::with_capacity(64 * 1024, &mut out);
+    let mut last_flush = Instant::now();
+    loop {
+        match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(line) => {
+                let _ = buf.write_all(line.as_bytes());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        let _ = buf.flush();
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            let _ = buf.flush();
+            last_flush = Instant::now();
+        }
     }
     let _ = buf.flush();
 }

@@ -211,6 +211,10 @@ impl Metrics {
     /// The text exposition, with health and key gauges read from `rt` now.
     pub fn render(&self, rt: &Runtime) -> String {
         let now = crate::now_ms();
+        // Only what exists now: a provider or key that a reload or the admin API removed
+        // leaves no stale series behind.
+        self.provider_healthy.clear();
+        self.key_available.clear();
         for p in &rt.providers {
             let name = p.config.name.clone();
             self.provider_healthy

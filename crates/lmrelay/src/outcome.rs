@@ -37,6 +37,33 @@ pub struct Outcome {
     pub audit: AuditFields,
 }
 
+/// One audit line, borrowed from the outcome.
+#[derive(serde::Serialize)]
+struct AuditLine<'a> {
+    time: String,
+    request_id: &'a str,
+    key: Option<&'a str>,
+    protocol: &'a str,
+    model: &'a str,
+    provider: &'a str,
+    provider_model: &'a str,
+    upstream_key: Option<&'a str>,
+    attempts: u32,
+    status: u16,
+    result: &'a str,
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_tokens: u64,
+    cost_usd: f64,
+    latency_ms: u64,
+    ttft_ms: Option<u64>,
+    cache: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion: Option<&'a str>,
+}
+
 /// The fields of an outcome that only the audit log shows.
 #[derive(Debug, Default)]
 pub struct AuditFields {
@@ -81,49 +108,36 @@ impl Outcome {
         live.usage.record(&self, crate::now_ms());
         self.count(&live.metrics);
         if let Some(audit) = &live.audit {
-            audit.write(self.audit_record());
+            audit.write_line(self.audit_line());
         }
     }
 
-    /// The audit log's line for this exchange.
-    fn audit_record(&self) -> serde_json::Map<String, serde_json::Value> {
-        use serde_json::Value;
+    /// The audit log's line for this exchange, serialised in one pass.
+    fn audit_line(&self) -> String {
         let a = &self.audit;
-        let mut m = crate::audit::record(
-            &self.request_id,
-            self.protocol,
-            self.key.as_ref().map(|k| k.name.as_str()),
-            &a.model_asked,
-        );
-        let mut put = |k: &str, v: Value| {
-            m.insert(k.to_owned(), v);
+        let line = AuditLine {
+            time: lmrelay_protocol::time::rfc3339_from_unix_ms(crate::now_ms()),
+            request_id: &self.request_id,
+            key: self.key.as_ref().map(|k| k.name.as_str()),
+            protocol: self.protocol,
+            model: &a.model_asked,
+            provider: &self.provider,
+            provider_model: &self.model,
+            upstream_key: a.key_id.as_deref(),
+            attempts: a.attempts,
+            status: 200,
+            result: self.result,
+            input_tokens: self.usage.input,
+            output_tokens: self.usage.output,
+            cached_tokens: self.usage.cache_read,
+            cost_usd: self.cost_usd(),
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            ttft_ms: a.ttft_ms,
+            cache: a.cache,
+            prompt: a.prompt.as_deref(),
+            completion: a.completion.as_deref(),
         };
-        put("provider", Value::from(self.provider.as_str()));
-        put("provider_model", Value::from(self.model.as_str()));
-        put(
-            "upstream_key",
-            a.key_id.as_deref().map_or(Value::Null, Value::from),
-        );
-        put("attempts", Value::from(a.attempts));
-        put("status", Value::from(200));
-        put("result", Value::from(self.result));
-        put("input_tokens", Value::from(self.usage.input));
-        put("output_tokens", Value::from(self.usage.output));
-        put("cached_tokens", Value::from(self.usage.cache_read));
-        put("cost_usd", Value::from(self.cost_usd()));
-        put(
-            "latency_ms",
-            Value::from(self.started.elapsed().as_millis() as u64),
-        );
-        put("ttft_ms", a.ttft_ms.map_or(Value::Null, Value::from));
-        put("cache", a.cache.map_or(Value::Null, Value::from));
-        if let Some(p) = &a.prompt {
-            put("prompt", Value::from(p.as_str()));
-        }
-        if let Some(c) = &a.completion {
-            put("completion", Value::from(c.as_str()));
-        }
-        m
+        serde_json::to_string(&line).unwrap_or_default()
     }
 
     /// Adds the exchange to the metrics.

@@ -128,6 +128,12 @@ async fn every_family_is_exposed_with_bounded_labels_and_no_secret() {
             "{secret} leaked into /admin/config"
         );
     }
+    // The admin API describes itself.
+    let openapi = env.get_admin("/admin/openapi.json").await;
+    assert!(openapi["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.")));
+    assert!(openapi["paths"]["/admin/keys"].is_object());
     // The admin view and the metrics agree on the cooled key.
     let providers = env.get_admin("/admin/providers").await;
     let priced = providers["providers"]

@@ -94,6 +94,15 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
             Some("name"),
         );
     }
+    for (field, v) in [("rpm", new.rpm), ("tpm", new.tpm)] {
+        if v == Some(0) {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("`{field}` of 0 would refuse every request; leave it out for no limit."),
+                Some(field),
+            );
+        }
+    }
     if new.budget_usd.is_some_and(|b| !b.is_finite() || b < 0.0) {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -180,12 +189,15 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> Respo
 
 /// A runtime key by id; config keys are read-only (409), unknown ids 404.
 fn find(st: &AppState, id: &str) -> Result<KeyRecord, Response> {
-    if id.starts_with("cfg:") {
-        return Err(error(
-            StatusCode::CONFLICT,
-            "This key is defined in the config file; change it there.",
-            Some("id"),
-        ));
+    if let Some(name) = id.strip_prefix("cfg:") {
+        let rt = runtime(st);
+        if rt.config.keys.iter().any(|k| k.name == name) {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "This key is defined in the config file; change it there.",
+                Some("id"),
+            ));
+        }
     }
     runtime(st).live.gateway_keys.record(id).ok_or_else(|| {
         error(

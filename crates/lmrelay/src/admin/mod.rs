@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/usage", get(usage::report))
         .route("/admin/reload", post(reload))
         .route("/admin/config", get(config::show))
+        .route("/admin/openapi.json", get(openapi))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -74,6 +75,15 @@ async fn reload(State(st): State<AppState>) -> Response {
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
     }
+}
+
+/// `GET /admin/openapi.json`: the admin API's OpenAPI document.
+async fn openapi() -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 /// Answers 404 when no admin token is configured, 401 without the right bearer token.
