@@ -217,6 +217,21 @@ impl Adapter for BedrockAdapter {
     fn count_tokens_response(&self, body: &[u8]) -> Result<u64, ApiError> {
         bedrock::decode_count_tokens(body)
     }
+
+    /// Counting the tokens of a one-word prompt for the provider's model: on the runtime
+    /// host, signed like every request, and not billed (the model list is on another host
+    /// and needs another permission). Needs a model name in the target.
+    fn health_request(&self, target: &Target<'_>) -> Option<Result<UpstreamRequest, ApiError>> {
+        if target.model.is_empty() {
+            return None;
+        }
+        let probe = ChatRequest {
+            model: target.model.to_owned(),
+            messages: vec![lmrelay_ir::Message::text(lmrelay_ir::Role::User, "hi")],
+            ..ChatRequest::default()
+        };
+        self.count_tokens_request(&probe, target)
+    }
 }
 
 /// The model id as one path segment: everything but unreserved characters is

@@ -473,3 +473,44 @@ async fn a_tool_loop_that_lost_its_reasoning_goes_on_without_thinking() {
     }
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_checks_sign_a_token_count_and_find_a_wrong_secret() {
+    let bedrock = spawn(
+        Flavor::Bedrock,
+        MockConfig {
+            keys: vec!["AKIAMOCK:mock/secret+key".into()],
+            ..MockConfig::default()
+        },
+    )
+    .await
+    .expect("bedrock mock");
+    let env = Env::start_with_top(
+        "[admin]\ntoken = \"admin-token\"\n[health]\ninterval = \"100ms\"\ntimeout = \"2s\"\n",
+        &EXTRA.replace("BEDROCK_URL", &bedrock.base_url()),
+    )
+    .await;
+    let mut states = (Value::Null, Value::Null);
+    for _ in 0..50 {
+        let providers = env.get_admin("/admin/providers").await;
+        let healthy = |name: &str| {
+            providers["providers"]
+                .as_array()
+                .and_then(|p| p.iter().find(|p| p["name"] == name))
+                .map(|p| p["healthy"].clone())
+                .unwrap_or(Value::Null)
+        };
+        states = (healthy("br"), healthy("br-wrong"));
+        if states.0 == true && states.1 == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(states.0, true, "the right secret passes the check");
+    assert_eq!(states.1, false, "a wrong secret fails it");
+    assert!(bedrock
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/count-tokens")));
+    env.stop().await;
+}

@@ -40,8 +40,15 @@ async fn check(rt: &Runtime, provider: &Provider) {
         // Every key is cooling or rejected: the keys' state says it, not the provider's.
         return;
     };
+    // A type whose check needs a model (Bedrock counts tokens) gets the first one named.
+    let model = provider
+        .config
+        .models
+        .iter()
+        .find(|m| !crate::glob::is_glob(m))
+        .map_or("", String::as_str);
     let target = provider.target(
-        "",
+        model,
         key.as_ref().map(|k| &k.secret),
         provider.adapter.dialect(),
         &headers,
