@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long written lines may wait in the writer's buffer (the file sees them in batches,
 /// not one write per request).
@@ -24,6 +24,9 @@ const QUEUE: usize = 16 * 1024;
 /// Where audit lines go.
 pub struct AuditLog {
     tx: mpsc::SyncSender<String>,
+    /// The writer thread, joined by [`AuditLog::close`].
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub include_content: bool,
     pub max_content: usize,
     dropped: AtomicU64,
@@ -45,11 +48,15 @@ impl AuditLog {
             )
         };
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        std::thread::Builder::new()
+        let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = closing.clone();
+        let writer = std::thread::Builder::new()
             .name("lmrelay-audit".into())
-            .spawn(move || write_lines(rx, out))?;
+            .spawn(move || write_lines(rx, out, &flag))?;
         Ok(AuditLog {
             tx,
+            writer: std::sync::Mutex::new(Some(writer)),
+            closing,
             include_content: cfg.include_content,
             max_content: cfg.max_content,
             dropped: AtomicU64::new(0),
@@ -66,6 +73,16 @@ impl AuditLog {
         line.push('\n');
         if self.tx.try_send(line).is_err() && self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!("the audit log falls behind: lines are being dropped");
+        }
+    }
+
+    /// Writes out every queued line and stops the writer (at shutdown).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = writer {
+            w.thread().unpark();
+            let _ = w.join();
         }
     }
 
@@ -87,25 +104,35 @@ impl AuditLog {
     }
 }
 
-/// The writer: buffers lines and flushes them every [`FLUSH_EVERY`] (or when 64 KiB are
-/// waiting), until every sender is gone.
-fn write_lines(rx: mpsc::Receiver<String>, mut out: Box<dyn Write + Send>) {
+/// The writer: wakes every [`FLUSH_EVERY`] (or when closed), writes every line queued since
+/// and flushes, until closed or every sender is gone. (It never waits on the queue itself, so a request's send wakes no
+/// thread.)
+fn write_lines(
+    rx: mpsc::Receiver<String>,
+    mut out: Box<dyn Write + Send>,
+    closing: &std::sync::atomic::AtomicBool,
+) {
     let mut buf = std::io::BufWriter::with_capacity(64 * 1024, &mut out);
-    let mut last_flush = Instant::now();
     loop {
-        match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(line) => {
-                let _ = buf.write_all(line.as_bytes());
+        std::thread::park_timeout(FLUSH_EVERY);
+        let last_round = closing.load(Ordering::Acquire);
+        loop {
+            match rx.try_recv() {
+                Ok(line) => {
+                    let _ = buf.write_all(line.as_bytes());
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    let _ = buf.flush();
+                    return;
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            let _ = buf.flush();
-            last_flush = Instant::now();
+        let _ = buf.flush();
+        if last_round {
+            return;
         }
     }
-    let _ = buf.flush();
 }
 
 /// A record's common fields.

@@ -143,6 +143,9 @@ impl Gateway {
             r.abort();
         }
         live.usage.flush(&*live.store).await;
+        if let Some(audit) = &live.audit {
+            audit.close();
+        }
         served
     }
 }
