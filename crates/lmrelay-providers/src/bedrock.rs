@@ -420,7 +420,20 @@ mod tests {
         let mut t = target(&h, Some("A:B"));
         t.aws_region = None;
         assert!(BedrockAdapter.chat_request(&req, &t).is_err());
-        assert!(BedrockAdapter.health_request(&t).is_none());
+        // The active check counts a prompt's tokens for the target's model, signed.
+        let check = BedrockAdapter
+            .health_request(&target(&h, Some("A:B")))
+            .expect("a check")
+            .expect("builds");
+        assert!(
+            check.uri().path().ends_with("/count-tokens"),
+            "{}",
+            check.uri()
+        );
+        assert!(check.headers().get("authorization").is_some());
+        let mut no_model = target(&h, Some("A:B"));
+        no_model.model = "";
+        assert!(BedrockAdapter.health_request(&no_model).is_none());
         assert!(BedrockAdapter.needs_inline_images());
     }
 
