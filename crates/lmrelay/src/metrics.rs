@@ -104,6 +104,8 @@ pub struct Metrics {
     /// Limit checks the state store could not answer since the process started.
     pub store_failures: Gauge,
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Audit lines dropped because the writer fell behind.
+    pub audit_dropped: Gauge,
 }
 
 // === impl Metrics ===
@@ -125,6 +127,7 @@ impl Default for Metrics {
             rate_limited: Family::default(),
             store_failures: Gauge::default(),
             reloads: Family::default(),
+            audit_dropped: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -188,6 +191,11 @@ impl Default for Metrics {
             "Config reloads by result (ok, or invalid: the old config kept serving)",
             m.reloads.clone(),
         );
+        registry.register(
+            "audit_dropped",
+            "Audit lines dropped because the writer fell behind, since start",
+            m.audit_dropped.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -233,6 +241,9 @@ impl Metrics {
         }
         self.store_failures
             .set(crate::limits::STORE_FAILURES.load(std::sync::atomic::Ordering::Relaxed) as i64);
+        if let Some(audit) = &rt.live.audit {
+            self.audit_dropped.set(audit.dropped() as i64);
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -171,7 +171,10 @@ fn spawn_key_refresher(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
             crate::upstream_keys::shared::apply(&rt).await;
             crate::health::shared::sync(&rt).await;
             ticks += 1;
-            if ticks.is_multiple_of(2) {
+            let every = (KEY_REFRESH.as_millis()
+                / crate::upstream_keys::shared::SYNC_EVERY.as_millis())
+            .max(1) as u32;
+            if ticks.is_multiple_of(every) {
                 if let Err(e) = rt.live.gateway_keys.load(&*rt.live.store).await {
                     tracing::debug!(error = %e, "gateway keys not refreshed from the store");
                 }

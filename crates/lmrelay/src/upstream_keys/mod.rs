@@ -96,15 +96,6 @@ impl UpstreamKeys {
         pool.set_config_keys(config_keys);
         pool
     }
-
-    /// The pool of a provider, if it has one.
-    pub fn get(&self, provider: &str) -> Option<Arc<KeyPool>> {
-        self.pools
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(provider)
-            .cloned()
-    }
 }
 
 // === impl KeyPool ===
