@@ -21,10 +21,16 @@ impl Secret {
     /// A stable, non-reversible id for logs, metrics and admin output: the first 8 hex
     /// digits of the secret's SHA-256.
     pub fn id(&self) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(self.0.as_bytes());
-        digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+        short_id(&self.0)
     }
+}
+
+/// The first 8 hex digits of a text's SHA-256: how a secret is named where it must not be
+/// shown.
+pub fn short_id(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 impl fmt::Debug for Secret {

@@ -15,7 +15,6 @@ pub use state::{KeyState, KeyStatus};
 
 use crate::secret::Secret;
 use arc_swap::ArcSwap;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,13 +64,7 @@ pub struct UpstreamKeys {
 
 /// The short id of a key: `key_` and the first 8 hex digits of its SHA-256.
 pub fn key_id(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut id = String::with_capacity(12);
-    id.push_str("key_");
-    for b in &digest[..4] {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    format!("key_{}", crate::secret::short_id(secret))
 }
 
 // === impl UpstreamKeys ===
