@@ -173,7 +173,7 @@ impl StreamReader {
             "metadata" => {
                 self.start(out);
                 if let Some(u) = payload.get("usage") {
-                    if let Ok(u) = serde_json::from_value::<WireUsage>(u.clone()) {
+                    if let Ok(u) = <WireUsage as serde::Deserialize>::deserialize(u) {
                         out.push(StreamEvent::Usage(to_usage(u)));
                     }
                 }

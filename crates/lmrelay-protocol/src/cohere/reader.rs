@@ -145,7 +145,7 @@ impl StreamReader {
                     .get("id")
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
-                    .map_or_else(|| format!("call_{index}"), str::to_owned);
+                    .map_or_else(|| crate::tools::random_id("call_", 24), str::to_owned);
                 out.push(StreamEvent::ToolCallStart {
                     index,
                     id,
@@ -182,7 +182,7 @@ impl StreamReader {
                 self.done = true;
                 let delta = v.get("delta");
                 if let Some(u) = delta.and_then(|d| d.get("usage")) {
-                    if let Ok(u) = serde_json::from_value::<WireUsage>(u.clone()) {
+                    if let Ok(u) = <WireUsage as serde::Deserialize>::deserialize(u) {
                         out.push(StreamEvent::Usage(to_usage(u)));
                     }
                 }
