@@ -57,7 +57,14 @@ impl<'a> BedrockCredentials<'a> {
             };
         };
         let token = parts.next();
-        if first.is_empty() || secret.is_empty() || token.is_some_and(str::is_empty) {
+        // Header values: visible ASCII only (a control character would break signing).
+        let header_safe = |v: &str| v.bytes().all(|b| b.is_ascii_graphic());
+        if first.is_empty()
+            || secret.is_empty()
+            || token.is_some_and(str::is_empty)
+            || !header_safe(first)
+            || !token.is_none_or(header_safe)
+        {
             return Err(bad_key());
         }
         Ok(BedrockCredentials::Aws {

@@ -77,7 +77,7 @@ pub fn redacted(c: &Config) -> Value {
             timeout,
         } => json!({
             "backend": "redis",
-            "url": without_password(url.expose()),
+            "url": crate::store::redact_url(url.expose()),
             "prefix": prefix,
             "timeout_ms": ms(*timeout),
         }),
@@ -108,33 +108,4 @@ pub fn redacted(c: &Config) -> Value {
         "routes": routes,
         "keys": keys,
     })
-}
-
-/// A URL with any password replaced by `***`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "***".to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            without_password("redis://:hunter2@redis:6379/0"),
-            "redis://:***@redis:6379/0"
-        );
-        assert_eq!(without_password("rediss://u:p@h/1"), "rediss://u:***@h/1");
-        assert_eq!(without_password("redis://h:6379"), "redis://h:6379");
-    }
 }

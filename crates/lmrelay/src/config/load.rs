@@ -136,14 +136,18 @@ pub fn parse_str(
         Ok(r) => r,
         Err(e) => {
             let field = e.path().to_string();
-            // serde quotes the offending value; a value from the environment may be a key.
-            let message = if ctx
-                .interpolated
+            // serde quotes the offending value; a value from the environment, or one under
+            // a field that holds secrets, may be a key.
+            let secret_field = ["keys", "key", "token", "url", "encryption_key", "headers"]
                 .iter()
-                .any(|p| p.starts_with(&field) || field.starts_with(p.as_str()))
+                .any(|f| field.split(['.', '[']).any(|part| part == *f));
+            let message = if secret_field
+                || ctx
+                    .interpolated
+                    .iter()
+                    .any(|p| p.starts_with(&field) || field.starts_with(p.as_str()))
             {
-                "has the wrong type (its value comes from an environment variable and is not shown)"
-                    .to_owned()
+                "has the wrong type (its value may be a secret and is not shown)".to_owned()
             } else {
                 e.into_inner().to_string()
             };

@@ -23,7 +23,7 @@ mod redis;
 pub mod sealed;
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{redact_url, RedisStore};
 pub use sealed::{SealError, Sealer};
 
 use bytes::Bytes;

@@ -537,7 +537,7 @@ fn userinfo(url: &str) -> Option<(usize, usize)> {
 
 /// `url` with its password (`user:password@`, or a `pass=` query parameter) shown as `***`.
 /// Userinfo without a colon is masked whole, in case it is a password.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let mut shown = match userinfo(url) {
         Some((start, end)) => {
             let info = &url[start..end];
