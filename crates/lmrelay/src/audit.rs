@@ -1,5 +1,6 @@
 //! The audit log: one JSON line per request, to a file or standard output (`[audit] path`),
-//! written by a background task so the request path only queues a line. Each line has the
+//! written by a background thread: the request path only queues an [`AuditRecord`] (fields
+//! it already owns, moved, not copied), and the writer formats and writes it. Each line has the
 //! time, request id, gateway key name, client protocol, model asked, provider and model that
 //! served, upstream key id, attempts, status, tokens, cost, latency, time to first token and
 //! cache result. Never a secret; the prompt and the completion only with `include_content`,
@@ -7,11 +8,11 @@
 //! request. If the writer falls behind by more than the queue holds, lines are dropped and
 //! counted rather than slowing requests down.
 
-use crate::config::AuditConfig;
-use serde_json::{Map, Value};
+use crate::config::{AuditConfig, KeyConfig};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long written lines may wait in the writer's buffer (the file sees them in batches,
@@ -21,9 +22,103 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Lines waiting for the writer.
 const QUEUE: usize = 16 * 1024;
 
+/// One request as the audit log records it; formatted on the writer thread.
+#[derive(Debug, Default)]
+pub struct AuditRecord {
+    /// When the request was answered (Unix ms).
+    pub time_ms: u64,
+    pub request_id: String,
+    /// The gateway key (its name is logged).
+    pub key: Option<Arc<KeyConfig>>,
+    /// The client protocol's family name.
+    pub protocol: &'static str,
+    /// The model the client asked for.
+    pub model: String,
+    /// The provider that served (or last failed), and its model name.
+    pub provider: Option<String>,
+    pub provider_model: Option<String>,
+    /// The upstream key's short id.
+    pub upstream_key: Option<String>,
+    pub attempts: u32,
+    pub status: u16,
+    /// `complete`, `stream`, `client disconnected`, `error`, …
+    pub result: &'static str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    /// `hit` or `miss` on routes that cache.
+    pub cache: Option<&'static str>,
+    /// Only with `include_content`, already capped.
+    pub prompt: Option<String>,
+    pub completion: Option<String>,
+}
+
+/// An [`AuditRecord`] as its JSON line.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    time: String,
+    request_id: &'a str,
+    key: Option<&'a str>,
+    protocol: &'a str,
+    model: &'a str,
+    provider: Option<&'a str>,
+    provider_model: Option<&'a str>,
+    upstream_key: Option<&'a str>,
+    attempts: u32,
+    status: u16,
+    result: &'a str,
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_tokens: u64,
+    cost_usd: f64,
+    latency_ms: u64,
+    ttft_ms: Option<u64>,
+    cache: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion: Option<&'a str>,
+}
+
+// === impl AuditRecord ===
+
+impl AuditRecord {
+    /// Appends the record's JSON line, with its newline, to `out`.
+    fn write_to(&self, out: &mut Vec<u8>) {
+        let line = Line {
+            time: lmrelay_protocol::time::rfc3339_from_unix_ms(self.time_ms),
+            request_id: &self.request_id,
+            key: self.key.as_ref().map(|k| k.name.as_str()),
+            protocol: self.protocol,
+            model: &self.model,
+            provider: self.provider.as_deref(),
+            provider_model: self.provider_model.as_deref(),
+            upstream_key: self.upstream_key.as_deref(),
+            attempts: self.attempts,
+            status: self.status,
+            result: self.result,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cached_tokens: self.cached_tokens,
+            cost_usd: self.cost_usd,
+            latency_ms: self.latency_ms,
+            ttft_ms: self.ttft_ms,
+            cache: self.cache,
+            prompt: self.prompt.as_deref(),
+            completion: self.completion.as_deref(),
+        };
+        if serde_json::to_writer(&mut *out, &line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+}
+
 /// Where audit lines go.
 pub struct AuditLog {
-    tx: mpsc::SyncSender<String>,
+    tx: mpsc::SyncSender<Box<AuditRecord>>,
     /// The writer thread, joined by [`AuditLog::close`].
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -63,15 +158,11 @@ impl AuditLog {
         })
     }
 
-    /// Queues one record.
-    pub fn write(&self, record: Map<String, Value>) {
-        self.write_line(Value::Object(record).to_string());
-    }
-
-    /// Queues one line (a JSON object without its newline).
-    pub fn write_line(&self, mut line: String) {
-        line.push('\n');
-        if self.tx.try_send(line).is_err() && self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+    /// Queues one record for the writer.
+    pub fn write(&self, record: AuditRecord) {
+        if self.tx.try_send(Box::new(record)).is_err()
+            && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
+        {
             tracing::warn!("the audit log falls behind: lines are being dropped");
         }
     }
@@ -108,48 +199,36 @@ impl AuditLog {
 /// and flushes, until closed or every sender is gone. (It never waits on the queue itself, so a request's send wakes no
 /// thread.)
 fn write_lines(
-    rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<Box<AuditRecord>>,
     mut out: Box<dyn Write + Send>,
     closing: &std::sync::atomic::AtomicBool,
 ) {
-    let mut buf = std::io::BufWriter::with_capacity(64 * 1024, &mut out);
+    let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         std::thread::park_timeout(FLUSH_EVERY);
         let last_round = closing.load(Ordering::Acquire);
+        let mut gone = false;
         loop {
             match rx.try_recv() {
-                Ok(line) => {
-                    let _ = buf.write_all(line.as_bytes());
+                Ok(record) => {
+                    record.write_to(&mut buf);
+                    if buf.len() >= 64 * 1024 {
+                        let _ = out.write_all(&buf);
+                        buf.clear();
+                    }
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
-                    let _ = buf.flush();
-                    return;
+                    gone = true;
+                    break;
                 }
             }
         }
-        let _ = buf.flush();
-        if last_round {
+        let _ = out.write_all(&buf);
+        let _ = out.flush();
+        buf.clear();
+        if last_round || gone {
             return;
         }
     }
-}
-
-/// A record's common fields.
-pub fn record(
-    request_id: &str,
-    protocol: &str,
-    key: Option<&str>,
-    model: &str,
-) -> Map<String, Value> {
-    let mut m = Map::with_capacity(20);
-    m.insert(
-        "time".into(),
-        Value::from(lmrelay_protocol::time::rfc3339_from_unix_ms(crate::now_ms())),
-    );
-    m.insert("request_id".into(), Value::from(request_id));
-    m.insert("key".into(), key.map_or(Value::Null, Value::from));
-    m.insert("protocol".into(), Value::from(protocol));
-    m.insert("model".into(), Value::from(model));
-    m
 }

@@ -3,6 +3,7 @@
 //! ([`crate::usage`]: usage per key, provider and model, the key's tokens-per-minute
 //! correction and its monthly spending).
 
+use crate::audit::AuditRecord;
 use crate::config::{KeyConfig, Price};
 use crate::live::Live;
 use crate::metrics::{CostLabels, Metrics, TokenLabels};
@@ -35,33 +36,6 @@ pub struct Outcome {
     pub model_label: String,
     /// What only the audit log shows.
     pub audit: AuditFields,
-}
-
-/// One audit line, borrowed from the outcome.
-#[derive(serde::Serialize)]
-struct AuditLine<'a> {
-    time: String,
-    request_id: &'a str,
-    key: Option<&'a str>,
-    protocol: &'a str,
-    model: &'a str,
-    provider: &'a str,
-    provider_model: &'a str,
-    upstream_key: Option<&'a str>,
-    attempts: u32,
-    status: u16,
-    result: &'a str,
-    input_tokens: u64,
-    output_tokens: u64,
-    cached_tokens: u64,
-    cost_usd: f64,
-    latency_ms: u64,
-    ttft_ms: Option<u64>,
-    cache: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    completion: Option<&'a str>,
 }
 
 /// The fields of an outcome that only the audit log shows.
@@ -105,39 +79,42 @@ impl Outcome {
             outcome = self.result,
             "request finished"
         );
-        live.usage.record(&self, crate::now_ms());
+        let now = crate::now_ms();
+        live.usage.record(&self, now);
         self.count(&live.metrics);
         if let Some(audit) = &live.audit {
-            audit.write_line(self.audit_line());
+            audit.write(self.into_audit_record(now));
         }
     }
 
-    /// The audit log's line for this exchange, serialised in one pass.
-    fn audit_line(&self) -> String {
-        let a = &self.audit;
-        let line = AuditLine {
-            time: lmrelay_protocol::time::rfc3339_from_unix_ms(crate::now_ms()),
-            request_id: &self.request_id,
-            key: self.key.as_ref().map(|k| k.name.as_str()),
+    /// The audit log's record of this exchange; its fields are moved, not copied (the
+    /// writer thread formats them).
+    fn into_audit_record(self, now_ms: u64) -> AuditRecord {
+        let cost_usd = self.cost_usd();
+        let latency_ms = self.started.elapsed().as_millis() as u64;
+        let a = self.audit;
+        AuditRecord {
+            time_ms: now_ms,
+            request_id: self.request_id,
+            key: self.key,
             protocol: self.protocol,
-            model: &a.model_asked,
-            provider: &self.provider,
-            provider_model: &self.model,
-            upstream_key: a.key_id.as_deref(),
+            model: a.model_asked,
+            provider: Some(self.provider),
+            provider_model: Some(self.model),
+            upstream_key: a.key_id,
             attempts: a.attempts,
             status: 200,
             result: self.result,
             input_tokens: self.usage.input,
             output_tokens: self.usage.output,
             cached_tokens: self.usage.cache_read,
-            cost_usd: self.cost_usd(),
-            latency_ms: self.started.elapsed().as_millis() as u64,
+            cost_usd,
+            latency_ms,
             ttft_ms: a.ttft_ms,
             cache: a.cache,
-            prompt: a.prompt.as_deref(),
-            completion: a.completion.as_deref(),
-        };
-        serde_json::to_string(&line).unwrap_or_default()
+            prompt: a.prompt,
+            completion: a.completion,
+        }
     }
 
     /// Adds the exchange to the metrics.

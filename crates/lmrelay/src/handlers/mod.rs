@@ -197,7 +197,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
 #[derive(Default)]
 struct Seen {
     model: Option<String>,
-    key: Option<String>,
+    key: Option<Arc<crate::config::KeyConfig>>,
 }
 
 /// The audit line of a request that got an error (a success's comes from its outcome).
@@ -219,27 +219,21 @@ fn audit_failure(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let mut m = crate::audit::record(
-        request_id,
-        protocol.family(),
-        seen.key.as_deref(),
-        seen.model.as_deref().unwrap_or(""),
-    );
-    m.insert("provider".into(), header(relay::PROVIDER_HEADER).into());
-    m.insert(
-        "attempts".into(),
-        header(relay::ATTEMPTS_HEADER)
-            .and_then(|a| a.parse::<u64>().ok())
-            .unwrap_or(0)
-            .into(),
-    );
-    m.insert("status".into(), response.status().as_u16().into());
-    m.insert("result".into(), "error".into());
-    m.insert(
-        "latency_ms".into(),
-        (started.elapsed().as_millis() as u64).into(),
-    );
-    audit.write(m);
+    audit.write(crate::audit::AuditRecord {
+        time_ms: crate::now_ms(),
+        request_id: request_id.to_owned(),
+        key: seen.key.clone(),
+        protocol: protocol.family(),
+        model: seen.model.clone().unwrap_or_default(),
+        provider: header(relay::PROVIDER_HEADER),
+        attempts: header(relay::ATTEMPTS_HEADER)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        status: response.status().as_u16(),
+        result: "error",
+        latency_ms: started.elapsed().as_millis() as u64,
+        ..Default::default()
+    });
 }
 
 /// Adds a chat request to `lmrelay_requests_total` (and, when it failed, its duration: a
@@ -285,7 +279,7 @@ async fn serve_chat(
         Ok(a) => a,
         Err(r) => return r,
     };
-    seen.key = a.ex.key.as_ref().map(|k| k.name.clone());
+    seen.key.clone_from(&a.ex.key);
     let chat = match protocol.decode(&a.body) {
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
