@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;
 pub mod upstream_keys;
 pub mod usage;

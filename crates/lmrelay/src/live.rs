@@ -24,6 +24,8 @@ pub struct Live {
     pub metrics: crate::metrics::Metrics,
     /// Usage totals on their way to the store.
     pub usage: Arc<UsageRecorder>,
+    /// Traces over OTLP, when configured.
+    pub telemetry: Option<crate::telemetry::Telemetry>,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
     /// then secrets cannot be added at runtime.
     pub sealer: Option<Sealer>,
@@ -36,6 +38,8 @@ pub enum LiveError {
     Sealer(crate::store::SealError),
     #[error("cannot reach the state store: {0}")]
     Store(crate::store::StoreError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error("cannot open the audit log `{path}`: {source}")]
     Audit {
         path: String,
@@ -71,7 +75,12 @@ impl Live {
             })?),
             None => None,
         };
+        let telemetry = match &config.telemetry {
+            Some(t) => Some(crate::telemetry::Telemetry::start(t)?),
+            None => None,
+        };
         let live = Live {
+            telemetry,
             health: Arc::new(MemoryHealth::default()),
             store,
             upstream_keys: UpstreamKeys::default(),
@@ -92,6 +101,7 @@ impl Live {
     pub fn in_memory(sealer: Option<Sealer>) -> Arc<Live> {
         Arc::new(Live {
             audit: None,
+            telemetry: None,
             health: Arc::new(MemoryHealth::default()),
             store: Arc::new(MemoryStore::default()),
             upstream_keys: UpstreamKeys::default(),

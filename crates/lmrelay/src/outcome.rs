@@ -1,12 +1,15 @@
 //! The outcome of one exchange: one record per served request, made when the answer is
 //! complete (a whole body, or a stream's end), that feeds the log line and the accounting
 //! ([`crate::usage`]: usage per key, provider and model, the key's tokens-per-minute
-//! correction and its monthly spending).
+//! correction and its monthly spending), the metrics, the audit log and the trace.
 
 use crate::audit::AuditRecord;
 use crate::config::{KeyConfig, Price};
 use crate::live::Live;
 use crate::metrics::{CostLabels, Metrics, TokenLabels};
+use crate::protocol::ClientProtocol;
+use crate::telemetry::{ExchangeTrace, Summary};
+use lmrelay_ir::FinishReason;
 use lmrelay_ir::Usage;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +22,8 @@ pub struct Outcome {
     pub request_id: String,
     pub key: Option<Arc<KeyConfig>>,
     pub provider: String,
+    /// The provider's `gen_ai.provider.name` (from its type).
+    pub system: &'static str,
     /// The provider's model name.
     pub model: String,
     pub usage: Usage,
@@ -30,8 +35,12 @@ pub struct Outcome {
     pub admitted_ms: u64,
     /// `complete`, `stream`, `client disconnected`, …
     pub result: &'static str,
-    /// The client protocol's family name (metrics).
-    pub protocol: &'static str,
+    /// The client protocol (metrics, traces).
+    pub protocol: ClientProtocol,
+    /// Why the model stopped, when the answer said.
+    pub finish_reason: Option<FinishReason>,
+    /// The exchange's trace, when it is traced.
+    pub trace: Option<Arc<ExchangeTrace>>,
     /// The model as a metrics label (`other` outside the configured names).
     pub model_label: String,
     /// What only the audit log shows.
@@ -82,8 +91,33 @@ impl Outcome {
         let now = crate::now_ms();
         live.usage.record(&self, now);
         self.count(&live.metrics);
+        if let (Some(t), Some(trace)) = (&live.telemetry, &self.trace) {
+            t.finish(trace, &self.trace_summary());
+        }
         if let Some(audit) = &live.audit {
             audit.write(self.into_audit_record(now));
+        }
+    }
+
+    /// What the exchange's trace says about it.
+    fn trace_summary(&self) -> Summary<'_> {
+        Summary {
+            request_id: &self.request_id,
+            protocol: self.protocol.family(),
+            operation: self.protocol.operation(),
+            model_asked: &self.audit.model_asked,
+            provider: Some(&self.provider),
+            system: Some(self.system),
+            response_model: Some(&self.model),
+            gateway_key: self.key.as_ref().map(|k| k.name.as_str()),
+            status: 200,
+            result: self.result,
+            input_tokens: self.usage.input,
+            output_tokens: self.usage.output,
+            cached_tokens: self.usage.cache_read,
+            finish: self.finish_reason,
+            ttft_ms: self.audit.ttft_ms,
+            cache: self.audit.cache,
         }
     }
 
@@ -97,7 +131,7 @@ impl Outcome {
             time_ms: now_ms,
             request_id: self.request_id,
             key: self.key,
-            protocol: self.protocol,
+            protocol: self.protocol.family(),
             model: a.model_asked,
             provider: Some(self.provider),
             provider_model: Some(self.model),
@@ -119,7 +153,7 @@ impl Outcome {
 
     /// Adds the exchange to the metrics.
     fn count(&self, m: &Metrics) {
-        m.observe_duration(self.protocol, self.started.elapsed());
+        m.observe_duration(self.protocol.family(), self.started.elapsed());
         let u = &self.usage;
         for (kind, n) in [
             ("input", u.input),

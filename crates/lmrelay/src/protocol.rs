@@ -35,6 +35,14 @@ impl ClientProtocol {
         }
     }
 
+    /// The GenAI semantic conventions' operation name (`gen_ai.operation.name`).
+    pub fn operation(self) -> &'static str {
+        match self {
+            ClientProtocol::OpenAiCompletion | ClientProtocol::OllamaGenerate => "text_completion",
+            _ => "chat",
+        }
+    }
+
     pub fn dialect(self) -> Dialect {
         match self {
             ClientProtocol::OpenAiChat

@@ -66,6 +66,21 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
             current.config.listen, config.listen, current.config.listen
         ));
     }
+    // Live state is opened once, at start: its settings need a restart to change.
+    let c = &current.config;
+    if config.store != c.store {
+        needs_restart.push("store: the state store in use stays until a restart".to_owned());
+    }
+    if config.audit != c.audit {
+        needs_restart.push("audit: the audit log in use stays until a restart".to_owned());
+    }
+    if config.telemetry != c.telemetry {
+        needs_restart.push("telemetry: the trace exporter in use stays until a restart".to_owned());
+    }
+    if config.encryption_key != c.encryption_key {
+        needs_restart
+            .push("store.encryption_key: the sealer in use stays until a restart".to_owned());
+    }
     let summary = summarize(&config, needs_restart);
     let runtime = Runtime::build(config, &current.live)?;
     if let Err(e) = crate::admin::load_upstream_keys(&runtime).await {

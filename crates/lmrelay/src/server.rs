@@ -146,6 +146,16 @@ impl Gateway {
         if let Some(audit) = &live.audit {
             audit.close();
         }
+        if live.telemetry.is_some() {
+            // Exports what is queued; the SDK blocks on its exporter thread meanwhile.
+            let l = live.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(t) = &l.telemetry {
+                    t.shutdown();
+                }
+            })
+            .await;
+        }
         served
     }
 }

@@ -197,7 +197,10 @@ mod tests {
             started: Instant::now(),
             admitted_ms: crate::now_ms(),
             result: "complete",
-            protocol: "openai",
+            protocol: crate::protocol::ClientProtocol::OpenAiChat,
+            system: "openai",
+            finish_reason: None,
+            trace: None,
             model_label: "m".into(),
             audit: Default::default(),
         }

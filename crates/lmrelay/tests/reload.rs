@@ -289,3 +289,35 @@ async fn a_changed_file_is_reloaded_by_itself() {
     assert!(served, "the new route is served after the file changed");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_of_live_state_are_reported_as_needing_a_restart() {
+    let s = start("restart").await;
+    let audit = s.file.with_file_name("audit.jsonl");
+    let extra = format!(
+        "[audit]\npath = \"{}\"\n[telemetry]\nendpoint = \"http://127.0.0.1:9\"\n",
+        audit.display()
+    );
+    std::fs::write(
+        &s.file,
+        config(&s.mock, &extra).replace("127.0.0.1:0", "127.0.0.1:1"),
+    )
+    .expect("write");
+    let (status, body) = s.admin(reqwest::Method::POST, "/admin/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let restart: Vec<&str> = body["needs_restart"]
+        .as_array()
+        .expect("needs_restart")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for setting in ["listen", "audit", "telemetry"] {
+        assert!(
+            restart.iter().any(|r| r.starts_with(setting)),
+            "{setting} in {restart:?}"
+        );
+    }
+    assert!(!audit.exists(), "the audit log starts with a restart only");
+    assert_eq!(s.chat("first", false).await.0, 200);
+    s.stop().await;
+}

@@ -102,6 +102,12 @@ pub fn redacted(c: &Config) -> Value {
         },
         "cache": {"enabled": c.cache.enabled, "ttl_ms": ms(c.cache.ttl), "max_entries": c.cache.max_entries},
         "audit": c.audit.as_ref().map(|a| json!({"path": a.path, "include_content": a.include_content, "max_content": a.max_content})),
+        "telemetry": c.telemetry.as_ref().map(|t| json!({
+            "endpoint": t.endpoint.as_deref().map(crate::store::redact_url),
+            "service_name": t.service_name,
+            "sample_ratio": t.sample_ratio,
+            "headers": t.headers.iter().map(|(k, _)| (k.clone(), json!("[redacted]"))).collect::<serde_json::Map<_, _>>(),
+        })),
         "routing_script": c.script.as_ref().map(|s| s.0.path().to_owned()),
         "rules": c.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         "providers": providers,

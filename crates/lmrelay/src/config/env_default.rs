@@ -91,6 +91,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         health: Default::default(),
         cache: Default::default(),
         audit: None,
+        telemetry: super::load::telemetry_from_env(env),
         rules: vec![],
         script: None,
     }

@@ -393,6 +393,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
             },
         }
     });
+    let telemetry = validate_telemetry(raw.telemetry, ctx);
     let rules = validate_rules(raw.rules, &providers, ctx);
     let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
@@ -456,9 +457,88 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         health,
         cache,
         audit,
+        telemetry,
         rules,
         script,
     }
+}
+
+fn service_name(env: &dyn Fn(&str) -> Option<String>) -> String {
+    set(env, "OTEL_SERVICE_NAME").unwrap_or_else(|| "lmrelay".to_owned())
+}
+
+/// A variable of `env` that is set to something.
+fn set(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Traces configured by the standard OpenTelemetry environment alone: on when it names a
+/// collector and `OTEL_SDK_DISABLED` is not `true`.
+pub(super) fn telemetry_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<super::TelemetryConfig> {
+    let disabled = set(env, "OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    (names_collector(env) && !disabled).then(|| super::TelemetryConfig {
+        endpoint: None,
+        service_name: service_name(env),
+        sample_ratio: 1.0,
+        headers: Vec::new(),
+    })
+}
+
+/// Whether the OpenTelemetry environment names a collector for traces.
+fn names_collector(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    set(env, "OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+}
+
+/// `[telemetry]`; without it, traces are on when the standard OpenTelemetry environment
+/// names a collector (and `OTEL_SDK_DISABLED` is not `true`).
+fn validate_telemetry(
+    raw: Option<super::raw::RawTelemetry>,
+    ctx: &mut Ctx,
+) -> Option<super::TelemetryConfig> {
+    let env = ctx.env;
+    let Some(t) = raw else {
+        return telemetry_from_env(env);
+    };
+    if let Some(e) = &t.endpoint {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            ctx.error(
+                "telemetry.endpoint",
+                "give the collector's OTLP/HTTP URL, such as \"http://localhost:4318\"",
+            );
+        }
+    } else if !names_collector(env) {
+        ctx.error(
+            "telemetry.endpoint",
+            "give the collector's OTLP/HTTP URL, or set OTEL_EXPORTER_OTLP_ENDPOINT",
+        );
+    }
+    let sample_ratio = t.sample_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample_ratio) {
+        ctx.error("telemetry.sample_ratio", "must be between 0 and 1");
+    }
+    let mut headers: Vec<(String, Secret)> = t
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), Secret::new(v)))
+        .collect();
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, _) in &headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            ctx.error(
+                &format!("telemetry.headers.{name}"),
+                "is not a valid header name",
+            );
+        }
+    }
+    Some(super::TelemetryConfig {
+        endpoint: t.endpoint.map(|e| e.trim().to_owned()),
+        service_name: t.service_name.unwrap_or_else(|| service_name(env)),
+        sample_ratio,
+        headers,
+    })
 }
 
 fn validate_cache(raw: Option<&super::raw::RawCache>, ctx: &mut Ctx) -> super::CacheConfig {

@@ -57,6 +57,8 @@ pub struct Config {
     pub health: HealthConfig,
     pub cache: CacheConfig,
     pub audit: Option<AuditConfig>,
+    /// Traces over OTLP, when `[telemetry]` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for them.
+    pub telemetry: Option<TelemetryConfig>,
     /// Policy rules, first match wins.
     pub rules: Vec<RuleConfig>,
     /// The compiled routing script, if one is configured.
@@ -127,6 +129,18 @@ pub struct AuditConfig {
     pub include_content: bool,
     /// The most bytes of a prompt or a completion that are logged.
     pub max_content: usize,
+}
+
+/// `[telemetry]`: where traces go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP base URL; `None` leaves it to the `OTEL_EXPORTER_OTLP_*` environment.
+    pub endpoint: Option<String>,
+    pub service_name: String,
+    /// The share of traces started here (without a client's `traceparent`) that are kept.
+    pub sample_ratio: f64,
+    /// Headers sent with every export, sorted by name; values may be credentials.
+    pub headers: Vec<(String, Secret)>,
 }
 
 /// `[cache]`: the response cache of routes that set `cache = true`.

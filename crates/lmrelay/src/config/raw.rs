@@ -29,6 +29,20 @@ pub struct RawConfig {
     pub routing: Option<RawRouting>,
     pub limits: Option<RawLimits>,
     pub audit: Option<RawAudit>,
+    pub telemetry: Option<RawTelemetry>,
+}
+
+/// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// The collector's OTLP/HTTP base URL (`/v1/traces` is appended).
+    pub endpoint: Option<String>,
+    pub service_name: Option<String>,
+    pub sample_ratio: Option<f64>,
+    /// Headers sent with every export (a backend's API key, say).
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
 }
 
 /// `[audit]`: the audit log.

@@ -519,3 +519,47 @@ fn built_in_default_fills_the_cloudflare_account_into_the_url() {
         "https://api.cloudflare.com/client/v4/accounts/acct42/ai/v1"
     );
 }
+
+#[test]
+fn telemetry_from_the_section_or_the_standard_environment() {
+    let c = parse(
+        "[telemetry]\nendpoint = \"http://collector:4318\"\nsample_ratio = 0.25\n\
+         headers = { Authorization = \"Bearer t\" }\n",
+    )
+    .expect("valid");
+    let t = c.telemetry.expect("on");
+    assert_eq!(t.endpoint.as_deref(), Some("http://collector:4318"));
+    assert_eq!(t.service_name, "lmrelay");
+    assert_eq!(t.sample_ratio, 0.25);
+    assert_eq!(t.headers[0].0, "authorization");
+    assert_eq!(t.headers[0].1.expose(), "Bearer t");
+
+    let errs = parse("[telemetry]\nendpoint = \"collector:4318\"\nsample_ratio = 2.0\n")
+        .expect_err("invalid");
+    let text = errs.to_string();
+    assert!(text.contains("telemetry.endpoint"), "{text}");
+    assert!(text.contains("telemetry.sample_ratio"), "{text}");
+    // Without an endpoint the environment must name one.
+    let errs = parse("[telemetry]\n").expect_err("no collector");
+    assert!(errs.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+
+    // No section: off, unless the environment names a collector (and does not disable it).
+    assert!(parse("").expect("valid").telemetry.is_none());
+    let otel = |k: &str| match k {
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318".to_owned()),
+        "OTEL_SERVICE_NAME" => Some("gateway-eu".to_owned()),
+        _ => None,
+    };
+    let c = parse_str("", Format::Toml, "t.toml", &otel).expect("valid");
+    let t = c.telemetry.expect("on from the environment");
+    assert_eq!((t.endpoint, t.service_name.as_str()), (None, "gateway-eu"));
+    assert!(
+        from_env(&otel).telemetry.is_some(),
+        "the embedded default too"
+    );
+    let disabled = |k: &str| match k {
+        "OTEL_SDK_DISABLED" => Some("true".to_owned()),
+        _ => otel(k),
+    };
+    assert!(from_env(&disabled).telemetry.is_none());
+}

@@ -86,6 +86,7 @@ pub(crate) async fn accept(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    let trace = rt.live.telemetry.as_ref().and_then(|t| t.begin(&headers));
     Ok(Accepted {
         rt,
         ex: Exchange {
@@ -93,6 +94,7 @@ pub(crate) async fn accept(
             request_id,
             started,
             started_ms: crate::now_ms(),
+            trace,
             headers,
             key,
             estimated_tokens: 0,
@@ -189,8 +191,43 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     count_request(&rt, protocol, seen.model.as_deref(), &response, started);
     if response.status() != http::StatusCode::OK {
         audit_failure(&rt, protocol, &request_id, &seen, &response, started);
+        trace_failure(&rt, protocol, &request_id, &seen, &response);
     }
     response
+}
+
+/// Ends the trace of a request that got an error (a success's ends with its outcome).
+fn trace_failure(
+    rt: &Runtime,
+    protocol: ClientProtocol,
+    request_id: &str,
+    seen: &Seen,
+    response: &Response,
+) {
+    let (Some(telemetry), Some(trace)) = (&rt.live.telemetry, &seen.trace) else {
+        return;
+    };
+    let provider = response
+        .headers()
+        .get(relay::PROVIDER_HEADER)
+        .and_then(|v| v.to_str().ok());
+    telemetry.finish(
+        trace,
+        &crate::telemetry::Summary {
+            request_id,
+            protocol: protocol.family(),
+            operation: protocol.operation(),
+            model_asked: seen.model.as_deref().unwrap_or(""),
+            provider,
+            system: provider
+                .and_then(|p| rt.providers.iter().find(|x| x.config.name == p))
+                .map(|p| crate::telemetry::gen_ai_provider(&p.config.type_name)),
+            gateway_key: seen.key.as_ref().map(|k| k.name.as_str()),
+            status: response.status().as_u16(),
+            result: "error",
+            ..Default::default()
+        },
+    );
 }
 
 /// What the chat path learnt about a request before it was answered.
@@ -198,6 +235,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
 struct Seen {
     model: Option<String>,
     key: Option<Arc<crate::config::KeyConfig>>,
+    trace: Option<Arc<crate::telemetry::ExchangeTrace>>,
 }
 
 /// The audit line of a request that got an error (a success's comes from its outcome).
@@ -280,6 +318,7 @@ async fn serve_chat(
         Err(r) => return r,
     };
     seen.key.clone_from(&a.ex.key);
+    seen.trace.clone_from(&a.ex.trace);
     let chat = match protocol.decode(&a.body) {
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),

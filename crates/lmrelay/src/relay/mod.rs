@@ -44,6 +44,8 @@ pub struct Exchange {
     pub key: Option<Arc<KeyConfig>>,
     /// The request's input tokens as estimated before the call (what limits counted).
     pub estimated_tokens: u64,
+    /// The exchange's trace, when traces are exported and this one is sampled.
+    pub trace: Option<Arc<crate::telemetry::ExchangeTrace>>,
 }
 
 /// The header naming the provider that served a response.
@@ -376,7 +378,53 @@ impl Attempts<'_> {
         );
         let built = provider.adapter.chat_request(req, &target);
         req.extra.clear();
-        let http_req = built.map_err(Failure::Local)?;
+        let mut http_req = built.map_err(Failure::Local)?;
+        self.propagate_trace(&mut http_req, provider, candidate, key);
+        let result = self.send(req, http_req, provider, candidate, key).await;
+        if let (Some(t), Err(Failure::Upstream(e))) = (&ex.trace, &result) {
+            t.fail_attempt(e.kind.as_str(), e.error.status);
+        }
+        result
+    }
+
+    /// Opens the attempt's span and names it upstream in `traceparent`; without a trace of
+    /// its own, passes the client's trace context on unchanged.
+    fn propagate_trace(
+        &self,
+        http_req: &mut lmrelay_providers::UpstreamRequest,
+        provider: &Provider,
+        candidate: &Candidate,
+        key: Option<&UpstreamKey>,
+    ) {
+        use crate::telemetry::{TRACEPARENT, TRACESTATE};
+        let headers = http_req.headers_mut();
+        if let Some(t) = &self.ex.trace {
+            let tp = t.start_attempt(
+                &provider.config.name,
+                &provider.config.type_name,
+                &candidate.model,
+                key.map(|k| k.id.as_str()),
+            );
+            headers.insert(TRACEPARENT, tp);
+        } else if let Some(tp) = self.ex.headers.get(TRACEPARENT) {
+            headers.insert(TRACEPARENT, tp.clone());
+        } else {
+            return;
+        }
+        if let Some(ts) = self.ex.headers.get(TRACESTATE) {
+            headers.insert(TRACESTATE, ts.clone());
+        }
+    }
+
+    /// Sends an attempt's upstream request and relays the answer.
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        http_req: lmrelay_providers::UpstreamRequest,
+        provider: &Provider,
+        candidate: &Candidate,
+        key: Option<&UpstreamKey>,
+    ) -> Result<Response, Failure> {
         let limits = &provider.config.timeouts;
         // The head is due within `header_timeout`, and never after the first token (streams)
         // or the whole answer (otherwise) is due.
@@ -451,6 +499,7 @@ impl Attempts<'_> {
             .record_success(&candidate.stats, Some(sent.elapsed()), None);
         let mut outcome = self.outcome(provider, candidate, key);
         outcome.usage = answer.usage;
+        outcome.finish_reason = Some(answer.finish);
         if let Some(a) = self.rt.live.audit.as_ref().filter(|a| a.include_content) {
             outcome.audit.completion = Some(a.cap(&answer_text(&answer)));
         }
@@ -632,7 +681,16 @@ fn serve_cached(
         started: ex.started,
         admitted_ms: ex.started_ms,
         result: "cache hit",
-        protocol: ex.protocol.family(),
+        protocol: ex.protocol,
+        system: rt
+            .providers
+            .iter()
+            .find(|p| p.config.name == provider)
+            .map_or("", |p| {
+                crate::telemetry::gen_ai_provider(&p.config.type_name)
+            }),
+        finish_reason: Some(answer.finish),
+        trace: ex.trace.clone(),
         model_label: Metrics::model_label(rt, &req.model),
         audit: crate::outcome::AuditFields {
             model_asked: req.model.clone(),
@@ -656,7 +714,10 @@ fn pending_outcome(
     candidate: &Candidate,
 ) -> Outcome {
     Outcome {
-        protocol: ex.protocol.family(),
+        protocol: ex.protocol,
+        system: crate::telemetry::gen_ai_provider(&provider.config.type_name),
+        finish_reason: None,
+        trace: ex.trace.clone(),
         model_label: Metrics::model_label(rt, &candidate.model),
         request_id: ex.request_id.clone(),
         key: ex.key.clone(),

@@ -212,6 +212,11 @@ impl StreamRelay {
                             o.usage = *u;
                         }
                     }
+                    StreamEvent::Finish { reason, .. } => {
+                        if let Some(o) = self.outcome.as_mut() {
+                            o.finish_reason = Some(*reason);
+                        }
+                    }
                     StreamEvent::Error(_) => errored = true,
                     _ => {}
                 }
