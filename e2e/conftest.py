@@ -199,3 +199,7 @@ def oll(gw: str):
 @pytest.fixture(params=ROUTES)
 def route(request) -> str:
     return request.param
+
+
+# The real-application suite has its own harness and runs apart (scripts/test-apps).
+collect_ignore = ["apps"]

@@ -7,6 +7,10 @@
 //!   `tool result: <result text>`;
 //! - offered tools (and a tool choice other than none) → call the first or the
 //!   named tool with `{"<first schema property or 'input'>": "<last user text>"}`;
+//! - scripted turns, for real applications driven through the gateway: a last user text
+//!   holding `[[call NAME {json}]]` calls tool NAME (when offered) with exactly those
+//!   arguments, and one holding `[[say "text"]]` (a JSON string)
+//!   answers exactly that text;
 //! - thinking enabled → `Thinking about: <last user text>` first;
 //! - stop sequences cut the text; max tokens truncate it to that many words;
 //! - input tokens = ceil(text chars / 4), at least 1; output tokens = words of
@@ -107,8 +111,14 @@ pub(crate) fn plan(input: &PlanInput) -> Plan {
     let mut tool_call = None;
     let mut finish = Finish::Stop;
 
+    let script = Script::find(&input.last_user_text);
     if let Some(results) = &input.tool_results {
         text = format!("tool result: {}", results.join("\n"));
+    } else if let Some(Script::Say(said)) = script {
+        text = said;
+    } else if let Some(call) = script.and_then(|s| s.call_in(input)) {
+        tool_call = Some(call);
+        finish = Finish::ToolCalls;
     } else if !input.tools.is_empty() && input.tool_choice != ToolChoice::None {
         let tool = match &input.tool_choice {
             ToolChoice::Named(name) => input
@@ -165,6 +175,44 @@ pub(crate) fn plan(input: &PlanInput) -> Plan {
         tool_call,
         finish,
         input_tokens: estimate_tokens(input.input_chars),
+    }
+}
+
+/// A scripted turn found in the last user text.
+#[derive(Debug, PartialEq)]
+enum Script {
+    /// `[[call NAME {json}]]`
+    Call(String, Value),
+    /// `[[say "text"]]`
+    Say(String),
+}
+
+impl Script {
+    fn find(text: &str) -> Option<Script> {
+        let start = text.find("[[")?;
+        let rest = &text[start + 2..];
+        if let Some(said) = rest.strip_prefix("say ") {
+            // The JSON string ends where the deserializer stops.
+            let mut de = serde_json::Deserializer::from_str(said).into_iter::<String>();
+            return de.next()?.ok().map(Script::Say);
+        }
+        let call = rest.strip_prefix("call ")?;
+        let (name, args) = call.split_once(' ')?;
+        let mut de = serde_json::Deserializer::from_str(args).into_iter::<Value>();
+        match de.next()? {
+            Ok(v @ Value::Object(_)) => Some(Script::Call(name.to_owned(), v)),
+            _ => None,
+        }
+    }
+
+    /// The scripted call, when the request offers that tool and allows calls.
+    fn call_in(self, input: &PlanInput) -> Option<PlannedCall> {
+        let Script::Call(name, arguments) = self else {
+            return None;
+        };
+        let offered = input.tools.iter().any(|t| t.name == name);
+        (offered && input.tool_choice != ToolChoice::None)
+            .then_some(PlannedCall { name, arguments })
     }
 }
 
@@ -273,6 +321,19 @@ mod tests {
             plan(&i).tool_call.unwrap().arguments_json(),
             r#"{"input":"Paris"}"#
         );
+        // A scripted call names its tool and arguments; unoffered tools are not called.
+        let mut s = input(r#"please [[call b {"path":"/tmp/x","n":2}]] now"#);
+        s.tools = i.tools.clone();
+        let c = plan(&s).tool_call.unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.arguments_json()),
+            ("b", r#"{"path":"/tmp/x","n":2}"#.to_string())
+        );
+        let mut s = input(r#"[[call nowhere {"a":1}]]"#);
+        s.tools = i.tools.clone();
+        assert_eq!(plan(&s).tool_call.unwrap().name, "a");
+        let p = plan(&input(r#"[[say "line one\nline two"]] trailing"#));
+        assert_eq!(p.text, "line one\nline two");
         i.tool_results = Some(vec!["11 degrees".into()]);
         let p = plan(&i);
         assert!(p.tool_call.is_none());

@@ -43,7 +43,8 @@ enum Command {
     /// Start a client tool (claude, codex, aider, …) pointed at the running gateway.
     ///
     /// Sets OPENAI_BASE_URL, ANTHROPIC_BASE_URL and OLLAMA_HOST to the gateway's address, and
-    /// the tools' key variables to $LMRELAY_API_KEY (a gateway key) or a placeholder.
+    /// the tools' key variables to $LMRELAY_API_KEY (a gateway key) or a placeholder; Codex
+    /// CLI also gets an `lmrelay` model provider (`-c` overrides, Responses API).
     Run {
         #[arg(short, long)]
         config: Option<PathBuf>,
@@ -110,7 +111,9 @@ fn run_tool(c: &Config, tool: &[String]) -> ExitCode {
     let base = format!("http://{host}");
     let key = std::env::var("LMRELAY_API_KEY").unwrap_or_else(|_| "lmrelay".to_owned());
     let mut cmd = std::process::Command::new(program);
-    cmd.args(args)
+    cmd.args(tool_config(program, &base))
+        .args(args)
+        .env("LMRELAY_API_KEY", &key)
         .env("OPENAI_BASE_URL", format!("{base}/v1"))
         .env("OPENAI_API_BASE", format!("{base}/v1"))
         .env("ANTHROPIC_BASE_URL", &base)
@@ -123,6 +126,28 @@ fn run_tool(c: &Config, tool: &[String]) -> ExitCode {
             eprintln!("cannot start `{program}`: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Arguments that point a tool at the gateway where its environment cannot: Codex CLI takes
+/// its providers from config, so it gets an `lmrelay` provider speaking the Responses API
+/// with the key from `LMRELAY_API_KEY`.
+fn tool_config(program: &str, base: &str) -> Vec<String> {
+    let name = std::path::Path::new(program)
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    match name {
+        "codex" => vec![
+            "-c".to_owned(),
+            format!(
+                "model_providers.lmrelay={{name=\"lmrelay\",base_url=\"{base}/v1\",\
+                 env_key=\"LMRELAY_API_KEY\",wire_api=\"responses\"}}"
+            ),
+            "-c".to_owned(),
+            "model_provider=\"lmrelay\"".to_owned(),
+        ],
+        _ => Vec::new(),
     }
 }
 

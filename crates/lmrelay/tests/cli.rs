@@ -132,6 +132,40 @@ fn hash_key_and_run() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "http://127.0.0.1:9099/v1 http://127.0.0.1:9099 http://127.0.0.1:9099"
     );
+    // Codex CLI reads providers from config: it gets one named lmrelay, by `-c` overrides.
+    let dir = p.parent().expect("dir").join("bin");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let codex = dir.join("codex");
+    std::fs::write(
+        &codex,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\"\necho \"key=$LMRELAY_API_KEY\"\n",
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = lmrelay()
+        .args(["run", "-c"])
+        .arg(&p)
+        .arg(&codex)
+        .args(["exec", "hi"])
+        .env("LMRELAY_API_KEY", "gw-key")
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "-c",
+            "model_providers.lmrelay={name=\"lmrelay\",base_url=\"http://127.0.0.1:9099/v1\",\
+             env_key=\"LMRELAY_API_KEY\",wire_api=\"responses\"}",
+            "-c",
+            "model_provider=\"lmrelay\"",
+            "exec",
+            "hi",
+            "key=gw-key",
+        ]
+    );
 }
 
 #[test]
