@@ -2,6 +2,7 @@
 //! client. All I/O and policy live here; wire formats live in `lmrelay-protocol` and
 //! `lmrelay-providers`.
 
+pub mod activity;
 pub mod admin;
 pub mod audit;
 pub mod auth;

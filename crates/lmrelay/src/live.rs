@@ -24,6 +24,11 @@ pub struct Live {
     pub metrics: crate::metrics::Metrics,
     /// Usage totals on their way to the store.
     pub usage: Arc<UsageRecorder>,
+    /// Recent activity for the dashboard: per-second series and the latest exchanges.
+    pub activity: crate::activity::Activity,
+    /// Set to `true` when the gateway shuts down: long-lived answers (the dashboard's event
+    /// stream) end then instead of holding the drain.
+    pub closing: tokio::sync::watch::Sender<bool>,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
     /// then secrets cannot be added at runtime.
     pub sealer: Option<Sealer>,
@@ -78,6 +83,8 @@ impl Live {
             gateway_keys: GatewayKeys::default(),
             usage: Arc::new(UsageRecorder::default()),
             metrics: Default::default(),
+            activity: Default::default(),
+            closing: tokio::sync::watch::Sender::new(false),
             audit,
             sealer,
         };
@@ -98,6 +105,8 @@ impl Live {
             gateway_keys: GatewayKeys::default(),
             usage: Arc::new(UsageRecorder::default()),
             metrics: Default::default(),
+            activity: Default::default(),
+            closing: tokio::sync::watch::Sender::new(false),
             sealer,
         })
     }

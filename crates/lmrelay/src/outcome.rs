@@ -1,8 +1,11 @@
 //! The outcome of one exchange: one record per served request, made when the answer is
 //! complete (a whole body, or a stream's end), that feeds the log line and the accounting
 //! ([`crate::usage`]: usage per key, provider and model, the key's tokens-per-minute
-//! correction and its monthly spending).
+//! correction and its monthly spending), the metrics, the audit log and the dashboard's
+//! recent activity ([`crate::activity`]). A request that ends in an error has its
+//! [`Failure`], which feeds the audit log and the activity the same way.
 
+use crate::activity;
 use crate::config::{KeyConfig, Price};
 use crate::live::Live;
 use crate::metrics::{CostLabels, Metrics, TokenLabels};
@@ -105,10 +108,33 @@ impl Outcome {
             outcome = self.result,
             "request finished"
         );
-        live.usage.record(&self, crate::now_ms());
+        let now = crate::now_ms();
+        live.usage.record(&self, now);
         self.count(&live.metrics);
         if let Some(audit) = &live.audit {
             audit.write_line(self.audit_line());
+        }
+        live.activity.record(&self.activity_record(now));
+    }
+
+    /// This exchange as the dashboard's activity keeps it.
+    fn activity_record(&self, now_ms: u64) -> activity::Record<'_> {
+        let a = &self.audit;
+        activity::Record {
+            now_ms,
+            request_id: &self.request_id,
+            key: self.key.as_ref().map(|k| k.name.as_str()),
+            protocol: self.protocol,
+            model: &a.model_asked,
+            provider: &self.provider,
+            upstream_key: a.key_id.as_deref(),
+            status: 200,
+            result: self.result,
+            attempts: a.attempts,
+            input_tokens: self.usage.input,
+            output_tokens: self.usage.output,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            ttft_ms: a.ttft_ms,
         }
     }
 
@@ -173,5 +199,53 @@ impl Outcome {
                 })
                 .inc_by(cost);
         }
+    }
+}
+
+/// A request answered with an error: what its audit line and the dashboard show.
+pub struct Failure<'a> {
+    pub request_id: &'a str,
+    pub protocol: &'static str,
+    pub key: Option<&'a str>,
+    /// The model the client asked for (empty when the body was not read).
+    pub model: &'a str,
+    /// The provider tried last, if any.
+    pub provider: Option<&'a str>,
+    pub attempts: u32,
+    pub status: u16,
+    pub started: Instant,
+}
+
+// === impl Failure ===
+
+impl Failure<'_> {
+    /// Writes the audit line and adds the request to the recent activity.
+    pub fn finish(self, live: &Live) {
+        let latency_ms = self.started.elapsed().as_millis() as u64;
+        if let Some(audit) = &live.audit {
+            let mut m = crate::audit::record(self.request_id, self.protocol, self.key, self.model);
+            m.insert("provider".into(), self.provider.into());
+            m.insert("attempts".into(), self.attempts.into());
+            m.insert("status".into(), self.status.into());
+            m.insert("result".into(), "error".into());
+            m.insert("latency_ms".into(), latency_ms.into());
+            audit.write(m);
+        }
+        live.activity.record(&activity::Record {
+            now_ms: crate::now_ms(),
+            request_id: self.request_id,
+            key: self.key,
+            protocol: self.protocol,
+            model: self.model,
+            provider: self.provider.unwrap_or(""),
+            upstream_key: None,
+            status: self.status,
+            result: "error",
+            attempts: self.attempts,
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms,
+            ttft_ms: None,
+        });
     }
 }

@@ -188,7 +188,7 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     let response = serve_chat(&st, protocol, req, &mut seen).await;
     count_request(&rt, protocol, seen.model.as_deref(), &response, started);
     if response.status() != http::StatusCode::OK {
-        audit_failure(&rt, protocol, &request_id, &seen, &response, started);
+        finish_failure(&rt, protocol, &request_id, &seen, &response, started);
     }
     response
 }
@@ -200,8 +200,8 @@ struct Seen {
     key: Option<String>,
 }
 
-/// The audit line of a request that got an error (a success's comes from its outcome).
-fn audit_failure(
+/// The failure record of a request that got an error (a success's comes from its outcome).
+fn finish_failure(
     rt: &Runtime,
     protocol: ClientProtocol,
     request_id: &str,
@@ -209,37 +209,20 @@ fn audit_failure(
     response: &Response,
     started: Instant,
 ) {
-    let Some(audit) = &rt.live.audit else {
-        return;
-    };
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let mut m = crate::audit::record(
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    crate::outcome::Failure {
         request_id,
-        protocol.family(),
-        seen.key.as_deref(),
-        seen.model.as_deref().unwrap_or(""),
-    );
-    m.insert("provider".into(), header(relay::PROVIDER_HEADER).into());
-    m.insert(
-        "attempts".into(),
-        header(relay::ATTEMPTS_HEADER)
-            .and_then(|a| a.parse::<u64>().ok())
-            .unwrap_or(0)
-            .into(),
-    );
-    m.insert("status".into(), response.status().as_u16().into());
-    m.insert("result".into(), "error".into());
-    m.insert(
-        "latency_ms".into(),
-        (started.elapsed().as_millis() as u64).into(),
-    );
-    audit.write(m);
+        protocol: protocol.family(),
+        key: seen.key.as_deref(),
+        model: seen.model.as_deref().unwrap_or(""),
+        provider: header(relay::PROVIDER_HEADER),
+        attempts: header(relay::ATTEMPTS_HEADER)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        status: response.status().as_u16(),
+        started,
+    }
+    .finish(&rt.live);
 }
 
 /// Adds a chat request to `lmrelay_requests_total` (and, when it failed, its duration: a
