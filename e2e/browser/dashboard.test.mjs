@@ -11,7 +11,7 @@
 // /usr/bin/chromium). Run by e2e/test_dashboard.py, or by hand: `node dashboard.test.mjs`.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (name, fallback) => {
@@ -24,11 +24,13 @@ const TOKEN = env('ADMIN_TOKEN');
 const MOCK = { oa: env('MOCK_OPENAI'), an: env('MOCK_ANTHROPIC'), ol: env('MOCK_OLLAMA') };
 const SHOTS = env('SCREENSHOT_DIR', 'target/screenshots');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const DEADLINE_MS = 150_000;
 const WAIT_MS = 15_000;
-const WARM_UP_MS = Number(process.env.WARM_UP_MS ?? 8_000); // background traffic before the checks
+// Background traffic before the checks; longer (e.g. 120000) for a screenshot with history.
+const WARM_UP_MS = Number(process.env.WARM_UP_MS ?? 8_000);
+const DEADLINE_MS = 150_000 + WARM_UP_MS;
 
 mkdirSync(SHOTS, { recursive: true });
+rmSync(join(SHOTS, 'failure.png'), { force: true });
 let browser = null;
 const hardStop = setTimeout(() => {
   console.error(`FAIL: the test did not finish within ${DEADLINE_MS / 1000} s`);
