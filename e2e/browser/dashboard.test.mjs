@@ -274,6 +274,10 @@ async function main() {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('#signin').waitFor({ state: 'visible' });
   check(await page.evaluate(() => sessionStorage.getItem('lmrelay.adminToken')) === null, 'signing out forgets the token');
+  await page.fill('#token', TOKEN);
+  await page.keyboard.press('Enter');
+  await until('live again after signing in again', () => text(page, '#conn'), (t) => t === 'Live');
+  await until('providers again', () => page.locator('#providers tbody tr').count(), (n) => n === 3);
 
   check(problems.length === 0, `problems in the page:\n  ${problems.join('\n  ')}`);
   await browser.close();

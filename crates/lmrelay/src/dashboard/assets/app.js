@@ -13,6 +13,7 @@ const KEYS_EVERY_MS = 15000; // keys and their usage are re-read this often
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY);
 let feed = null; // the AbortController of the open event stream
+let feedGeneration = 0;
 let keysTimer = 0;
 const lastHealth = new Map(); // provider -> "healthy|breaker", to announce changes
 const series = { end: 0, requests: [], errors: [], latency_ms: [], ttft_ms: [] };
@@ -123,6 +124,7 @@ async function signIn(candidate) {
 function signOut(message) {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  feedGeneration += 1;
   if (feed) feed.abort();
   feed = null;
   clearInterval(keysTimer);
@@ -139,16 +141,19 @@ function signOut(message) {
 // --- the live feed ----------------------------------------------------------------------
 
 async function startFeed() {
+  const generation = ++feedGeneration; // a sign-out and sign-in starts a new loop; this one stops
   let backoff = 1000;
-  while (token) {
+  while (token && generation === feedGeneration) {
     const ctrl = new AbortController();
     feed = ctrl;
+    let ended = false; // the stream delivered and then closed (its lifetime is bounded): reopen at once
     let stall = setTimeout(() => ctrl.abort(), STALL_MS);
     try {
       const r = await fetch('/admin/events', {
         cache: 'no-store', signal: ctrl.signal, headers: { Authorization: 'Bearer ' + token },
       });
       if (r.status === 401) return signOut('The admin token is no longer accepted: sign in again.');
+      if (r.status === 404) return signOut('The admin API is disabled: the config no longer has an [admin] token.');
       if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
       setConn('live', 'Live');
       backoff = 1000;
@@ -157,6 +162,7 @@ async function startFeed() {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        ended = true; // data came: an end after it is the bounded lifetime, not a failure
         clearTimeout(stall);
         stall = setTimeout(() => ctrl.abort(), STALL_MS);
         buf += value;
@@ -167,11 +173,12 @@ async function startFeed() {
         }
       }
     } catch (e) {
-      // Dropped, stalled or refused: reopened below while signed in.
+      ended = false; // dropped, stalled or refused: reopened below, with backoff
     } finally {
       clearTimeout(stall);
     }
-    if (!token || feed !== ctrl) return;
+    if (!token || feed !== ctrl || generation !== feedGeneration) return;
+    if (ended) continue;
     setConn('retry', 'Reconnecting…');
     await sleep(backoff);
     backoff = Math.min(backoff * 2, 10000);
