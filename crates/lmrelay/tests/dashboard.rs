@@ -146,6 +146,13 @@ async fn activity_shows_every_exchange_without_secrets() {
     assert_eq!(recent[1]["result"], "stream");
     assert!(recent[1]["ttft_ms"].is_u64());
     assert_eq!(a["providers"].as_array().map(Vec::len), Some(3));
+    let openapi = env.get_admin("/admin/openapi.json").await;
+    for path in ["/admin/activity", "/admin/events"] {
+        assert!(
+            openapi["paths"][path]["get"].is_object(),
+            "{path} documented"
+        );
+    }
 
     for (query, want) in [("seconds=0", 422), ("recent=101", 422), ("colour=red", 400)] {
         let (status, _) = env

@@ -222,7 +222,7 @@ function renderProviders(providers) {
 
 /// A provider's row; its cells are updated in place each second, so a focused button stays.
 function providerRow(name) {
-  const rotate = el('button', { type: 'button', class: 'quiet', text: 'Rotate keys', 'aria-label': `Rotate the keys of ${name}` });
+  const rotate = el('button', { type: 'button', class: 'quiet', text: 'Rotate keys', 'aria-label': `Rotate keys of ${name}` });
   rotate.addEventListener('click', () => act(rotate, async () => {
     const r = await api('POST', '/admin/keys/rotate', { provider: name });
     const states = r.keys.map((k) => `${k.id} ${k.state}`).join(', ') || 'no keys';
