@@ -7,6 +7,7 @@ at the end of the session, with bounded waits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -104,16 +105,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen, deadline: float, log: Path) 
 ADMIN_TOKEN = "e2e-admin-token"
 
 
-def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN) -> str:
+# No active checks and no breaker trips: tests that fail upstreams on purpose
+# (test_failover, test_cross_protocol) must not reorder the candidates of later tests.
+QUIET_HEALTH = '[health]\ninterval = "0s"\nfailure_threshold = 1000\n'
+
+
+def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN,
+                health: str = QUIET_HEALTH) -> str:
     """The gateway config: our top-level keys, then the providers and routes shared with the
     Rust integration tests (testdata/mock-routes.toml)."""
     shared = (ROOT / "testdata" / "mock-routes.toml").read_text()
     for key, value in (("OPENAI_URL", urls["openai"]), ("ANTHROPIC_URL", urls["anthropic"]),
                        ("OLLAMA_URL", urls["ollama"]), ("UPSTREAM_KEY", UPSTREAM_KEY)):
         shared = shared.replace(key, value)
-    # No active checks and no breaker trips: tests that fail upstreams on purpose
-    # (test_failover, test_cross_protocol) must not reorder the candidates of later tests.
-    health = '[health]\ninterval = "0s"\nfailure_threshold = 1000\n'
     # The admin API, so tests can clear the key marks that their injected 429s and 401s leave.
     admin = f'[admin]\ntoken = "{admin_token}"\n'
     return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{admin}\n{shared}'
@@ -128,8 +132,10 @@ def rotate_upstream_keys(gateway: str, http, admin_token: str = ADMIN_TOKEN) -> 
         assert r.status_code == 200, r.text
 
 
-@pytest.fixture(scope="session")
-def stack():
+@contextlib.contextmanager
+def running_stack(health: str = QUIET_HEALTH):
+    """Starts an lmrelay-mock (OpenAI, Anthropic and Ollama upstreams) and a gateway in front
+    of it with the admin token, and stops both (by PID, bounded waits) on exit."""
     bins = bin_dir()
     mock_bin, gw_bin = bins / "lmrelay-mock", bins / "lmrelay"
     for b in (mock_bin, gw_bin):
@@ -154,7 +160,7 @@ def stack():
 
         port = free_port()
         cfg = log_dir / "lmrelay.toml"
-        cfg.write_text(config_text(port, urls))
+        cfg.write_text(config_text(port, urls, health=health))
         gw = subprocess.Popen([str(gw_bin), "serve", "-c", str(cfg)], stdout=gw_log, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, env=env)
         procs.append((gw, "lmrelay"))
@@ -166,6 +172,12 @@ def stack():
             _stop(proc, name)
         mock_err.close()
         gw_log.close()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with running_stack() as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

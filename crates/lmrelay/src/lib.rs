@@ -2,11 +2,13 @@
 //! client. All I/O and policy live here; wire formats live in `lmrelay-protocol` and
 //! `lmrelay-providers`.
 
+pub mod activity;
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod gateway_keys;
 pub mod glob;

@@ -26,6 +26,11 @@ pub struct Live {
     pub usage: Arc<UsageRecorder>,
     /// Traces over OTLP, when configured.
     pub telemetry: Option<crate::telemetry::Telemetry>,
+    /// Recent activity for the dashboard: per-second series and the latest exchanges.
+    pub activity: crate::activity::Activity,
+    /// Set to `true` when the gateway shuts down: long-lived answers (the dashboard's event
+    /// stream) end then instead of holding the drain.
+    pub closing: tokio::sync::watch::Sender<bool>,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
     /// then secrets cannot be added at runtime.
     pub sealer: Option<Sealer>,
@@ -87,6 +92,8 @@ impl Live {
             gateway_keys: GatewayKeys::default(),
             usage: Arc::new(UsageRecorder::default()),
             metrics: Default::default(),
+            activity: Default::default(),
+            closing: tokio::sync::watch::Sender::new(false),
             audit,
             sealer,
         };
@@ -108,6 +115,8 @@ impl Live {
             gateway_keys: GatewayKeys::default(),
             usage: Arc::new(UsageRecorder::default()),
             metrics: Default::default(),
+            activity: Default::default(),
+            closing: tokio::sync::watch::Sender::new(false),
             sealer,
         })
     }

@@ -1,8 +1,11 @@
 //! The outcome of one exchange: one record per served request, made when the answer is
 //! complete (a whole body, or a stream's end), that feeds the log line and the accounting
 //! ([`crate::usage`]: usage per key, provider and model, the key's tokens-per-minute
-//! correction and its monthly spending), the metrics, the audit log and the trace.
+//! correction and its monthly spending), the metrics, the audit log, the trace and the
+//! dashboard's recent activity ([`crate::activity`]). A request that ends in an error has its
+//! [`Failure`], which feeds the audit log, the trace and the activity the same way.
 
+use crate::activity;
 use crate::audit::AuditRecord;
 use crate::config::{KeyConfig, Price};
 use crate::live::Live;
@@ -94,8 +97,30 @@ impl Outcome {
         if let (Some(t), Some(trace)) = (&live.telemetry, &self.trace) {
             t.finish(trace, &self.trace_summary());
         }
+        live.activity.record(&self.activity_record(now));
         if let Some(audit) = &live.audit {
             audit.write(self.into_audit_record(now));
+        }
+    }
+
+    /// This exchange as the dashboard's activity keeps it.
+    fn activity_record(&self, now_ms: u64) -> activity::Record<'_> {
+        let a = &self.audit;
+        activity::Record {
+            now_ms,
+            request_id: &self.request_id,
+            key: self.key.as_ref().map(|k| k.name.as_str()),
+            protocol: self.protocol.family(),
+            model: &a.model_asked,
+            provider: &self.provider,
+            upstream_key: a.key_id.as_deref(),
+            status: 200,
+            result: self.result,
+            attempts: a.attempts,
+            input_tokens: self.usage.input,
+            output_tokens: self.usage.output,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            ttft_ms: a.ttft_ms,
         }
     }
 
@@ -184,5 +209,79 @@ impl Outcome {
                 })
                 .inc_by(cost);
         }
+    }
+}
+
+/// A request answered with an error: what its audit line, its trace and the dashboard show.
+pub struct Failure<'a> {
+    pub request_id: &'a str,
+    pub protocol: ClientProtocol,
+    pub key: Option<&'a Arc<KeyConfig>>,
+    /// The model the client asked for (empty when the body was not read).
+    pub model: &'a str,
+    /// The provider tried last, if any, and its `gen_ai.provider.name`.
+    pub provider: Option<&'a str>,
+    pub system: Option<&'static str>,
+    pub attempts: u32,
+    pub status: u16,
+    pub started: Instant,
+    pub trace: Option<&'a ExchangeTrace>,
+}
+
+// === impl Failure ===
+
+impl Failure<'_> {
+    /// Writes the audit record, ends the trace and adds the request to the recent activity.
+    pub fn finish(self, live: &Live) {
+        let now_ms = crate::now_ms();
+        let latency_ms = self.started.elapsed().as_millis() as u64;
+        if let Some(audit) = &live.audit {
+            audit.write(AuditRecord {
+                time_ms: now_ms,
+                request_id: self.request_id.to_owned(),
+                key: self.key.cloned(),
+                protocol: self.protocol.family(),
+                model: self.model.to_owned(),
+                provider: self.provider.map(str::to_owned),
+                attempts: self.attempts,
+                status: self.status,
+                result: "error",
+                latency_ms,
+                ..Default::default()
+            });
+        }
+        if let (Some(t), Some(trace)) = (&live.telemetry, self.trace) {
+            t.finish(
+                trace,
+                &Summary {
+                    request_id: self.request_id,
+                    protocol: self.protocol.family(),
+                    operation: self.protocol.operation(),
+                    model_asked: self.model,
+                    provider: self.provider,
+                    system: self.system,
+                    gateway_key: self.key.map(|k| k.name.as_str()),
+                    status: self.status,
+                    result: "error",
+                    ..Default::default()
+                },
+            );
+        }
+        live.activity.record(&activity::Record {
+            now_ms,
+            request_id: self.request_id,
+            key: self.key.map(|k| k.name.as_str()),
+            protocol: self.protocol.family(),
+            model: self.model,
+            provider: self.provider.unwrap_or(""),
+            upstream_key: None,
+            status: self.status,
+            result: "error",
+            attempts: self.attempts,
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms,
+            ttft_ms: None,
+        });
     }
 }

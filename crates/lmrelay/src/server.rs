@@ -123,6 +123,7 @@ impl Gateway {
             "shutting down; draining in-flight requests"
         );
         let _ = tx.send(true);
+        live.closing.send_replace(true);
         checks.abort();
         #[cfg(unix)]
         hup.abort();
@@ -257,6 +258,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/blobs/{digest}", any(ollama::not_managed))
         .route("/", get(ollama::root))
         .merge(crate::admin::router(state.clone()))
+        .merge(crate::dashboard::router())
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))

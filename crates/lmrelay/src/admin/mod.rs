@@ -5,6 +5,7 @@
 //! in an answer, except a new gateway key's, once, in the answer that creates it.
 
 mod config;
+mod events;
 mod keys;
 mod providers;
 mod usage;
@@ -42,6 +43,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/reload", post(reload))
         .route("/admin/config", get(config::show))
         .route("/admin/openapi.json", get(openapi))
+        .route("/admin/activity", get(events::activity))
+        .route("/admin/events", get(events::events))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -96,15 +99,7 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
             None,
         );
     };
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+    let presented = bearer(req.headers());
     if presented.is_some_and(|p| constant_time_eq(p, token.expose())) {
         return next.run(req).await;
     }
@@ -114,6 +109,18 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
         "The admin API needs `Authorization: Bearer <admin token>`.",
         None,
     )
+}
+
+/// The bearer token of `Authorization`, if any.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 /// Compares two strings in time that does not depend on where they differ (their SHA-256

@@ -103,9 +103,12 @@ fn key_views(p: &Provider, now_ms: u64) -> Vec<Value> {
 /// `GET /admin/providers`.
 pub async fn list(State(st): State<AppState>) -> Response {
     let rt = runtime(&st);
-    let now = crate::now_ms();
-    let providers: Vec<Value> = rt
-        .providers
+    axum::Json(json!({ "providers": views(&rt, crate::now_ms()) })).into_response()
+}
+
+/// Every provider's health, breaker, averages and key states (no secret: keys by short id).
+pub(crate) fn views(rt: &Runtime, now: u64) -> Vec<Value> {
+    rt.providers
         .iter()
         .map(|p| {
             let h = &p.health;
@@ -122,8 +125,7 @@ pub async fn list(State(st): State<AppState>) -> Response {
                 "keys": key_views(p, now),
             })
         })
-        .collect();
-    axum::Json(json!({ "providers": providers })).into_response()
+        .collect()
 }
 
 #[derive(Deserialize)]

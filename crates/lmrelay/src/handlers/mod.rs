@@ -190,44 +190,9 @@ pub(crate) async fn chat(st: AppState, protocol: ClientProtocol, req: Request) -
     let response = serve_chat(&st, protocol, req, &mut seen).await;
     count_request(&rt, protocol, seen.model.as_deref(), &response, started);
     if response.status() != http::StatusCode::OK {
-        audit_failure(&rt, protocol, &request_id, &seen, &response, started);
-        trace_failure(&rt, protocol, &request_id, &seen, &response);
+        finish_failure(&rt, protocol, &request_id, &seen, &response, started);
     }
     response
-}
-
-/// Ends the trace of a request that got an error (a success's ends with its outcome).
-fn trace_failure(
-    rt: &Runtime,
-    protocol: ClientProtocol,
-    request_id: &str,
-    seen: &Seen,
-    response: &Response,
-) {
-    let (Some(telemetry), Some(trace)) = (&rt.live.telemetry, &seen.trace) else {
-        return;
-    };
-    let provider = response
-        .headers()
-        .get(relay::PROVIDER_HEADER)
-        .and_then(|v| v.to_str().ok());
-    telemetry.finish(
-        trace,
-        &crate::telemetry::Summary {
-            request_id,
-            protocol: protocol.family(),
-            operation: protocol.operation(),
-            model_asked: seen.model.as_deref().unwrap_or(""),
-            provider,
-            system: provider
-                .and_then(|p| rt.providers.iter().find(|x| x.config.name == p))
-                .map(|p| crate::telemetry::gen_ai_provider(&p.config.type_name)),
-            gateway_key: seen.key.as_ref().map(|k| k.name.as_str()),
-            status: response.status().as_u16(),
-            result: "error",
-            ..Default::default()
-        },
-    );
 }
 
 /// What the chat path learnt about a request before it was answered.
@@ -238,8 +203,8 @@ struct Seen {
     trace: Option<Arc<crate::telemetry::ExchangeTrace>>,
 }
 
-/// The audit line of a request that got an error (a success's comes from its outcome).
-fn audit_failure(
+/// The failure record of a request that got an error (a success's comes from its outcome).
+fn finish_failure(
     rt: &Runtime,
     protocol: ClientProtocol,
     request_id: &str,
@@ -247,31 +212,25 @@ fn audit_failure(
     response: &Response,
     started: Instant,
 ) {
-    let Some(audit) = &rt.live.audit else {
-        return;
-    };
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    audit.write(crate::audit::AuditRecord {
-        time_ms: crate::now_ms(),
-        request_id: request_id.to_owned(),
-        key: seen.key.clone(),
-        protocol: protocol.family(),
-        model: seen.model.clone().unwrap_or_default(),
-        provider: header(relay::PROVIDER_HEADER),
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let provider = header(relay::PROVIDER_HEADER).filter(|p| *p != "lmrelay");
+    crate::outcome::Failure {
+        request_id,
+        protocol,
+        key: seen.key.as_ref(),
+        model: seen.model.as_deref().unwrap_or(""),
+        provider,
+        system: provider
+            .and_then(|p| rt.providers.iter().find(|x| x.config.name == p))
+            .map(|p| crate::telemetry::gen_ai_provider(&p.config.type_name)),
         attempts: header(relay::ATTEMPTS_HEADER)
             .and_then(|a| a.parse().ok())
             .unwrap_or(0),
         status: response.status().as_u16(),
-        result: "error",
-        latency_ms: started.elapsed().as_millis() as u64,
-        ..Default::default()
-    });
+        started,
+        trace: seen.trace.as_deref(),
+    }
+    .finish(&rt.live);
 }
 
 /// Adds a chat request to `lmrelay_requests_total` (and, when it failed, its duration: a
