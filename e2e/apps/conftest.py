@@ -35,6 +35,7 @@ APP_TIMEOUT = 180
 class Apps:
     claude: Path
     codex: Path
+    continue_cli: Path
     llm: Path
     aider: Path
 
@@ -64,6 +65,7 @@ def apps() -> Apps:
     found = Apps(
         claude=root / "node" / "node_modules" / ".bin" / "claude",
         codex=root / "node" / "node_modules" / ".bin" / "codex",
+        continue_cli=root / "node" / "node_modules" / ".bin" / "cn",
         llm=root / "venv" / "bin" / "llm",
         aider=root / "venv" / "bin" / "aider",
     )
