@@ -143,5 +143,6 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         max_tokens: DEFAULT_MAX_TOKENS,
         api_version: None,
         deployments: Default::default(),
+        responses_models: Vec::new(),
     }
 }

@@ -594,6 +594,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             None
         };
         let headers = provider_headers(&p.headers, kind, &at, ctx);
+        let responses_models = responses_switch(&p, kind, &at, ctx);
         if p.models.is_empty() {
             ctx.error(
                 &at("models"),
@@ -660,9 +661,54 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             api_version: p.api_version,
             deployments: p.deployments.into_iter().collect(),
+            responses_models,
         });
     }
     out
+}
+
+/// Checks the `api` and `responses_models` switch, which only `openai` providers (and their
+/// presets) take, and gives the model globs asked through the Responses API.
+fn responses_switch(
+    p: &super::raw::RawProvider,
+    kind: ProviderKind,
+    at: &dyn Fn(&str) -> String,
+    ctx: &mut Ctx,
+) -> Vec<String> {
+    let openai = kind == ProviderKind::OpenAi;
+    let all = match p.api.as_deref() {
+        None | Some("chat") => false,
+        Some("responses") => true,
+        Some(other) => {
+            ctx.error(
+                &at("api"),
+                format!("unknown api `{other}`; use \"chat\" or \"responses\""),
+            );
+            false
+        }
+    };
+    if !openai && (p.api.is_some() || !p.responses_models.is_empty()) {
+        let field = if p.api.is_some() {
+            "api"
+        } else {
+            "responses_models"
+        };
+        ctx.error(
+            &at(field),
+            format!(
+                "only openai providers can be asked through the Responses API, not `{}`",
+                p.kind
+            ),
+        );
+        return Vec::new();
+    }
+    if all {
+        return vec!["*".to_owned()];
+    }
+    if p.responses_models.iter().any(String::is_empty) {
+        ctx.error(&at("responses_models"), "a model glob must be non-empty");
+    }
+    p.responses_models.clone()
 }
 
 /// Checks `api_version` and `deployments`, which only `azure` providers take, and gives an

@@ -244,6 +244,9 @@ pub struct ProviderConfig {
     pub api_version: Option<String>,
     /// Azure: model name → deployment name (a model not listed is its own deployment).
     pub deployments: std::collections::BTreeMap<String, String>,
+    /// openai type: the provider's model names (globs) asked through the Responses API
+    /// (`api = "responses"` is `["*"]`); the rest go through Chat Completions.
+    pub responses_models: Vec<String>,
 }
 
 /// Price per million tokens.

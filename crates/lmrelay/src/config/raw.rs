@@ -123,6 +123,11 @@ pub struct RawProvider {
     #[serde(default)]
     pub deployments: HashMap<String, String>,
     pub aws_region: Option<String>,
+    /// openai type: `"chat"` (default) or `"responses"`, the API every model is asked through.
+    pub api: Option<String>,
+    /// openai type: model globs asked through the Responses API (the rest through chat).
+    #[serde(default)]
+    pub responses_models: Vec<String>,
     /// Extra request headers (openai and its presets), such as OpenRouter's attribution.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,

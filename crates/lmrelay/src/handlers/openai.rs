@@ -14,6 +14,26 @@ pub async fn chat_completions(State(st): State<AppState>, req: Request) -> Respo
     chat(st, ClientProtocol::OpenAiChat, req).await
 }
 
+/// `POST /v1/responses`: the Responses API over the same chat path.
+pub async fn responses(State(st): State<AppState>, req: Request) -> Response {
+    chat(st, ClientProtocol::OpenAiResponses, req).await
+}
+
+/// `GET /v1/responses/{id}` and the other stored-response endpoints: lmrelay keeps no
+/// responses, so every id is unknown.
+pub async fn stored_response(Path(id): Path<String>) -> Response {
+    let err = lmrelay_ir::ApiError::new(
+        lmrelay_ir::ErrorKind::NotFound,
+        format!("No response with id '{id}': lmrelay does not keep responses."),
+    )
+    .with_code("response_not_found");
+    ErrorReply::new(
+        ClientProtocol::OpenAiResponses,
+        GatewayError::BadRequest(err),
+    )
+    .into_response()
+}
+
 pub async fn completions(State(st): State<AppState>, req: Request) -> Response {
     chat(st, ClientProtocol::OpenAiCompletion, req).await
 }
