@@ -37,7 +37,7 @@ name = "gm"
 type = "gemini"
 base_url = "GEMINI_URL"
 keys = ["upstream-key"]
-models = ["gemini-2.5-flash"]
+models = ["gemini-2.5-flash", "gemini-3-pro-preview"]
 timeout = "10s"
 
 [[providers]]
@@ -85,6 +85,10 @@ targets = ["oam/o4-mini"]
 [[routes]]
 model = "to-gemini"
 targets = ["gm/gemini-2.5-flash"]
+
+[[routes]]
+model = "to-gemini-3"
+targets = ["gm/gemini-3-pro-preview"]
 
 [[routes]]
 model = "to-azure"
@@ -448,6 +452,68 @@ async fn reasoning_from_other_upstreams_reaches_a_responses_client() {
             "{r}"
         );
         assert_eq!(output_text(&r), "echo: why");
+    }
+    env.stop().await;
+}
+
+/// A tool loop with reasoning on: the client sends every output item back, reasoning
+/// included, and each upstream gets its own reasoning back (Anthropic and Bedrock need the
+/// signed thinking before a tool result, Gemini 3 checks the call's signature).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_survives_a_tool_loop_on_every_thinking_upstream() {
+    let (mocks, env) = start().await;
+    let bedrock = &mocks._others[3];
+    for (model, check) in [
+        ("to-openai-responses-reasoning", "gAAAAB"),
+        ("to-anthropic", "sig_"),
+        ("to-bedrock", "\"signature\":\"c2lnX"),
+        ("to-gemini-3", ""),
+        ("to-ollama-thinking", ""),
+    ] {
+        for stream in [false, true] {
+            let ctx = format!("{model} stream={stream}");
+            let mut body = request(model, "Paris", stream, true);
+            body["reasoning"] = json!({"effort": "medium", "summary": "auto"});
+            body["include"] = json!(["reasoning.encrypted_content"]);
+            let (status, _, bytes) = post(&env, &body).await;
+            assert_eq!(status, 200, "{ctx}: {}", String::from_utf8_lossy(&bytes));
+            let r = final_response(stream, &bytes);
+            let call = items_of(&r, "function_call")
+                .first()
+                .map(|c| (*c).clone())
+                .unwrap_or_else(|| panic!("{ctx}: no call in {r}"));
+            if model != "to-gemini-3" {
+                assert!(!items_of(&r, "reasoning").is_empty(), "{ctx}: {r}");
+            }
+            let mut follow = body.clone();
+            let input = follow["input"].as_array_mut().expect("input");
+            input.extend(r["output"].as_array().cloned().unwrap_or_default());
+            input.push(json!({"type": "function_call_output", "call_id": call["call_id"], "output": "11 degrees"}));
+            let (status, _, bytes) = post(&env, &follow).await;
+            assert_eq!(
+                status,
+                200,
+                "{ctx} follow-up: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            assert_eq!(
+                output_text(&final_response(stream, &bytes)),
+                "tool result: 11 degrees",
+                "{ctx}"
+            );
+            if !check.is_empty() {
+                let mock = match model {
+                    "to-anthropic" => &env.anthropic,
+                    "to-bedrock" => bedrock,
+                    _ => &env.openai,
+                };
+                let sent = mock.last_request().expect("request").body.to_string();
+                assert!(
+                    sent.contains(check),
+                    "{ctx}: the upstream got its reasoning back: {sent}"
+                );
+            }
+        }
     }
     env.stop().await;
 }
