@@ -21,17 +21,21 @@ pub async fn responses(State(st): State<AppState>, req: Request) -> Response {
 
 /// `GET /v1/responses/{id}` and the other stored-response endpoints: lmrelay keeps no
 /// responses, so every id is unknown.
-pub async fn stored_response(Path(id): Path<String>) -> Response {
+pub async fn stored_response(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let protocol = ClientProtocol::OpenAiResponses;
+    if let Err(r) = check_key(&st, protocol, &headers) {
+        return r;
+    }
     let err = lmrelay_ir::ApiError::new(
         lmrelay_ir::ErrorKind::NotFound,
         format!("No response with id '{id}': lmrelay does not keep responses."),
     )
     .with_code("response_not_found");
-    ErrorReply::new(
-        ClientProtocol::OpenAiResponses,
-        GatewayError::BadRequest(err),
-    )
-    .into_response()
+    ErrorReply::new(protocol, GatewayError::BadRequest(err)).into_response()
 }
 
 pub async fn completions(State(st): State<AppState>, req: Request) -> Response {
