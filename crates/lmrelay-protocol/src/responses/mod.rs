@@ -1,6 +1,7 @@
 //! The OpenAI Responses API (`POST /v1/responses`, protocols.md §1.11), both directions.
 //!
-//! Client side: [`decode_request`], [`encode_response`], [`StreamWriter`], [`render_error`].
+//! Client side: [`decode_request`], [`encode_response`], [`StreamWriter`], [`render_error`];
+//! [`history`] for a gateway that keeps responses.
 //! Upstream side: [`encode_request`], [`decode_response`], [`StreamReader`], [`decode_error`]
 //! (an `openai` provider asked through Responses).
 //!
@@ -11,6 +12,7 @@
 //! client sends back reaches the provider that made it.
 
 mod error;
+pub mod history;
 mod reader;
 mod request;
 mod response;
