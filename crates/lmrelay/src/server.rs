@@ -228,7 +228,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/responses", post(openai::responses))
         .route(
             "/v1/responses/{id}",
-            get(openai::stored_response).delete(openai::stored_response),
+            get(openai::get_response).delete(openai::delete_response),
         )
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::list_models))

@@ -90,6 +90,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         keys: vec![],
         health: Default::default(),
         cache: Default::default(),
+        responses: Default::default(),
         audit: None,
         rules: vec![],
         script: None,

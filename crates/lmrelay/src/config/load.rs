@@ -373,6 +373,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
     let keys = validate_keys(raw.keys, ctx);
     let health = validate_health(raw.health.as_ref(), ctx);
     let cache = validate_cache(raw.cache.as_ref(), ctx);
+    let responses = validate_responses(raw.responses.as_ref(), ctx);
     let audit = raw.audit.map(|a| {
         if a.path.trim().is_empty() {
             ctx.error(
@@ -455,6 +456,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         keys,
         health,
         cache,
+        responses,
         audit,
         rules,
         script,
@@ -478,6 +480,27 @@ fn validate_cache(raw: Option<&super::raw::RawCache>, ctx: &mut Ctx) -> super::C
         );
     }
     cache
+}
+
+fn validate_responses(
+    raw: Option<&super::raw::RawResponses>,
+    ctx: &mut Ctx,
+) -> super::ResponsesConfig {
+    let d = super::ResponsesConfig::default();
+    let Some(r) = raw else {
+        return d;
+    };
+    let responses = super::ResponsesConfig {
+        store: r.store.unwrap_or(d.store),
+        ttl: ctx.duration("responses.ttl", r.ttl.as_deref(), d.ttl),
+    };
+    if responses.ttl.is_zero() {
+        ctx.error(
+            "responses.ttl",
+            "must be longer than zero; set store = false to keep no responses",
+        );
+    }
+    responses
 }
 
 /// The `[store]` section: a backend this version has.

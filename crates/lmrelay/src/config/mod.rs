@@ -56,6 +56,7 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     pub health: HealthConfig,
     pub cache: CacheConfig,
+    pub responses: ResponsesConfig,
     pub audit: Option<AuditConfig>,
     /// Policy rules, first match wins.
     pub rules: Vec<RuleConfig>,
@@ -146,6 +147,25 @@ impl Default for CacheConfig {
             enabled: true,
             ttl: Duration::from_secs(60),
             max_entries: 10_000,
+        }
+    }
+}
+
+/// `[responses]`: whether Responses API answers are kept in the state store, so clients can
+/// continue them (`previous_response_id`) and read them back (`GET /v1/responses/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsesConfig {
+    /// Keep responses whose request did not say `store: false` (off by default: stateless).
+    pub store: bool,
+    /// How long a kept response lives.
+    pub ttl: Duration,
+}
+
+impl Default for ResponsesConfig {
+    fn default() -> Self {
+        ResponsesConfig {
+            store: false,
+            ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub store: Option<RawStore>,
     pub cache: Option<RawCache>,
+    pub responses: Option<RawResponses>,
     pub health: Option<RawHealth>,
     #[serde(default)]
     pub providers: Vec<RawProvider>,
@@ -85,6 +86,13 @@ pub struct RawCache {
     pub enabled: Option<bool>,
     pub ttl: Option<String>,
     pub max_entries: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    pub store: Option<bool>,
+    pub ttl: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -379,6 +379,17 @@ fn openai_providers_can_be_asked_through_responses() {
 }
 
 #[test]
+fn kept_responses_are_off_unless_configured() {
+    let c = parse("").expect("empty config");
+    assert!(!c.responses.store);
+    let c = parse("[responses]\nstore = true\nttl = \"2h\"\n").expect("valid");
+    assert!(c.responses.store);
+    assert_eq!(c.responses.ttl, std::time::Duration::from_secs(7200));
+    let shown = ConfigErrors(parse("[responses]\nttl = \"0s\"\n").expect_err("zero").0).to_string();
+    assert!(shown.contains("responses.ttl"), "{shown}");
+}
+
+#[test]
 fn bedrock_takes_its_region_and_credentials() {
     let text = "[[providers]]\nname = \"b\"\ntype = \"bedrock\"\naws_region = \"eu-west-3\"\nregion = \"eu\"\nkeys = [\"AKID:SECRET\"]\nmodels = [\"anthropic.claude-3-5-haiku-20241022-v1:0\"]\n";
     let c = parse(text).expect("bedrock is available");
