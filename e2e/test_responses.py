@@ -2,7 +2,9 @@
 `client.responses.stream`) against lmrelay, for every upstream type: openai (asked through
 chat and through Responses), anthropic, ollama, gemini, azure, cohere and bedrock, streamed and
 not, with `instructions`, function tools and a tool-result round trip; reasoning round trips
-through an OpenAI Responses upstream; and the errors lmrelay gives for what it cannot serve.
+through an OpenAI Responses upstream; kept responses (`previous_response_id`, `retrieve`,
+`delete`) on a gateway with `[responses] store = true`, and the 400 on the default stateless
+one; and the errors lmrelay gives for what it cannot serve.
 
 This module starts its own `lmrelay-mock` process with all seven flavours and its own gateway
 (one route per upstream type), and stops both by PID at the end.
@@ -54,6 +56,10 @@ drain_timeout = "2s"
 [health]
 interval = "0s"
 failure_threshold = 1000
+
+[responses]
+store = true
+ttl = "1h"
 
 [[providers]]
 name = "oa"
@@ -288,11 +294,40 @@ def test_reasoning_round_trip_through_openai_responses(client, stream):
     assert r2.output_text == "echo: and then?"
 
 
-def test_previous_response_id_is_a_clear_400(client):
+def test_previous_response_id_is_a_clear_400_when_nothing_is_kept(oai):
+    # The session gateway (conftest) keeps no responses: the default.
     with pytest.raises(openai.BadRequestError) as e:
-        client.responses.create(model="to-openai", input="hi", previous_response_id="resp_123")
+        oai.responses.create(model="to-openai", input="hi", previous_response_id="resp_123")
     assert e.value.status_code == 400
     assert "previous_response_id" in str(e.value)
+    assert e.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve("resp_123")
+
+
+def retrieve(client, response_id: str):
+    """A kept response: written once the answer has been sent, so wait briefly."""
+    for _ in range(50):
+        try:
+            return client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            time.sleep(0.02)
+    return client.responses.retrieve(response_id)
+
+
+@STREAMS
+def test_kept_responses_continue_with_previous_response_id(client, stream):
+    first, _ = ask(client, stream, model="to-anthropic", instructions="You are terse.", input="hello")
+    assert retrieve(client, first.id).output_text == first.output_text
+    second, _ = ask(client, stream, model="to-gemini", previous_response_id=first.id, input="and again")
+    assert second.output_text == "echo: and again"
+    kept = retrieve(client, second.id)
+    assert kept.id == second.id and kept.output_text == second.output_text
+    client.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(second.id)
+    with pytest.raises(openai.NotFoundError) as e:
+        client.responses.create(model="to-ollama", input="x", previous_response_id="resp_unknown")
     assert e.value.body["param"] == "previous_response_id"
 
 
@@ -302,6 +337,8 @@ def test_built_in_tools_are_refused_by_name(client):
     assert "web_search" in str(e.value)
 
 
-def test_stored_responses_are_not_found(client):
+def test_store_false_keeps_nothing(client):
+    r = client.responses.create(model="to-cohere", input="private", store=False)
+    time.sleep(0.1)
     with pytest.raises(openai.NotFoundError):
-        client.responses.retrieve("resp_123")
+        client.responses.retrieve(r.id)

@@ -704,3 +704,85 @@ async fn a_responses_request_shares_the_cache_with_chat() {
     assert_eq!(env.openai.requests().len(), before, "served from the cache");
     env.stop().await;
 }
+
+/// Reads a kept response, waiting briefly: it is written once the client has the answer.
+async fn kept(env: &Env, id: &str) -> (u16, Value) {
+    for _ in 0..50 {
+        let (status, bytes) = env.get(&format!("/v1/responses/{id}"), &[]).await;
+        if status == 200 {
+            return (status, serde_json::from_slice(&bytes).expect("JSON"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, bytes) = env.get(&format!("/v1/responses/{id}"), &[]).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_responses_continue_and_read_back_when_the_gateway_stores_them() {
+    let env = Env::start_with_top("[responses]\nstore = true\nttl = \"1h\"\n", "").await;
+    // A whole answer, kept and read back as the client got it.
+    let first =
+        json!({"model": "to-anthropic", "instructions": "You are terse.", "input": "hello"});
+    let (status, _, bytes) = post(&env, &first).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let r1: Value = serde_json::from_slice(&bytes).expect("JSON");
+    let id1 = r1["id"].as_str().expect("id").to_owned();
+    let (status, got) = kept(&env, &id1).await;
+    assert_eq!(status, 200);
+    assert_eq!(got, r1);
+    // A streamed continuation: the upstream sees the whole conversation.
+    let second = json!({"model": "to-anthropic", "previous_response_id": id1, "input": "and again", "stream": true});
+    let (status, _, bytes) = post(&env, &second).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let r2 = final_response(true, &bytes);
+    assert_eq!(output_text(&r2), "echo: and again");
+    let sent = env.anthropic.last_request().expect("request").body;
+    assert_eq!(sent["messages"].as_array().map(Vec::len), Some(3), "{sent}");
+    assert_eq!(sent["messages"][1]["role"], "assistant");
+    assert!(
+        sent.get("system").is_none(),
+        "instructions are not inherited: {sent}"
+    );
+    // The streamed answer was kept too (from its terminal event), and continues in turn,
+    // across upstream types.
+    let id2 = r2["id"].as_str().expect("id").to_owned();
+    assert_eq!(kept(&env, &id2).await.1["output"], r2["output"]);
+    let third =
+        json!({"model": "to-ollama", "previous_response_id": id2, "input": "last", "store": false});
+    let (status, _, bytes) = post(&env, &third).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let r3: Value = serde_json::from_slice(&bytes).expect("JSON");
+    let sent = env.ollama.last_request().expect("request").body;
+    assert_eq!(sent["messages"].as_array().map(Vec::len), Some(5), "{sent}");
+    // `store: false` keeps nothing; an unknown id is OpenAI's 404.
+    let id3 = r3["id"].as_str().expect("id");
+    assert_eq!(env.get(&format!("/v1/responses/{id3}"), &[]).await.0, 404);
+    let (status, _, bytes) = post(
+        &env,
+        &json!({"model": "to-ollama", "previous_response_id": "resp_nope", "input": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(v["error"]["param"], "previous_response_id");
+    assert_eq!(v["error"]["code"], "previous_response_not_found");
+    // Deleting forgets it.
+    let resp = env
+        .http
+        .delete(format!("{}/v1/responses/{id1}", env.url))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("JSON");
+    assert_eq!(
+        v,
+        json!({"id": id1, "object": "response.deleted", "deleted": true})
+    );
+    assert_eq!(env.get(&format!("/v1/responses/{id1}"), &[]).await.0, 404);
+    env.stop().await;
+}
