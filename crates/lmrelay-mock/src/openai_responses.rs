@@ -92,16 +92,16 @@ pub(crate) async fn responses(State(s): State<Arc<Shared>>, body: Bytes) -> Resp
     }
     let events = answer.events();
     s.stall().await;
+    let faults = s.faults.get();
+    // An injected in-stream error takes the place (and the number) of event `n`.
+    let error = json!({"type": "error", "code": "server_error",
+        "message": "The server had an error while processing your request. Sorry about that!",
+        "param": null, "sequence_number": faults.stream_error_after.unwrap_or(0)});
     stream::response(
         "text/event-stream; charset=utf-8",
         events,
-        stream::sse_event(
-            "error",
-            &json!({"type": "error", "code": "server_error",
-                    "message": "The server had an error while processing your request. Sorry about that!",
-                    "param": null, "sequence_number": 1}),
-        ),
-        &s.faults.get(),
+        stream::sse_event("error", &error),
+        &faults,
     )
 }
 

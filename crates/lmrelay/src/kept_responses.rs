@@ -3,10 +3,11 @@
 //! request can continue it (`previous_response_id`) and `GET /v1/responses/{id}` can read it.
 //!
 //! Records are scoped to the gateway key (one team never reads another's), keyed
-//! `responses:{key name}:{response id}`. The record is taken from the bytes the client got —
-//! the whole body, or the terminal event of a stream — so its id is the one the client saw;
-//! the stream itself is passed through untouched, frame by frame. Failed, cut or cancelled
-//! answers are not kept. The wire work (splicing history, the record's shape) is
+//! `responses:{key name}:{response id}`. The record is taken from the bytes the client gets —
+//! the whole body, or the terminal event of a stream — so its id is the one the client sees;
+//! the stream itself is passed through untouched, frame by frame. The write starts as the
+//! last bytes pass, before the client has them, so a client continuing at once finds the
+//! record. Failed, cut or cancelled answers are not kept. The wire work (splicing history, the record's shape) is
 //! `lmrelay_protocol::responses::history`.
 
 use crate::live::Live;
@@ -114,10 +115,12 @@ impl Keep {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("text/event-stream"));
         let (parts, body) = response.into_parts();
+        let length = axum::body::HttpBody::size_hint(&body).exact();
         let watched = Watch {
             inner: body.into_data_stream(),
             keep: Some(self),
             streamed,
+            length,
             sse: SseParser::new(),
             frames: Vec::new(),
             whole: Vec::new(),
@@ -146,6 +149,8 @@ struct Watch<S> {
     inner: S,
     keep: Option<Keep>,
     streamed: bool,
+    /// A whole answer's length, when the body knows it.
+    length: Option<u64>,
     sse: SseParser,
     frames: Vec<SseEvent>,
     /// A whole answer's bytes (bounded by [`MAX_BODY`]).
@@ -166,6 +171,9 @@ impl<S> Watch<S> {
             } else {
                 self.whole.extend_from_slice(chunk);
             }
+            if self.length == Some(self.whole.len() as u64) {
+                self.end();
+            }
             return;
         }
         self.sse.feed(chunk, &mut self.frames);
@@ -176,6 +184,10 @@ impl<S> Watch<S> {
             ) {
                 self.terminal = Some(f.data);
             }
+        }
+        // The terminal event is the stream's last: the answer is complete.
+        if self.terminal.is_some() {
+            self.end();
         }
     }
 
