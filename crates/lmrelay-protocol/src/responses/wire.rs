@@ -5,8 +5,10 @@
 //! Codex's history); everything it writes carries the fields openai-python requires.
 
 use lmrelay_ir::Usage;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// `input`: one user message as a string, or a list of items.
 #[derive(Deserialize)]
@@ -43,8 +45,9 @@ pub(crate) enum InputItem {
     },
 }
 
-/// A message's (or a tool output's) content: a string or parts.
-#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
+/// A message's (or a tool output's) content: a string or parts. Read by hand (not as an
+/// untagged enum) so a bad part is named with its index and its own error.
+#[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(untagged)]
 pub(crate) enum Content {
     Text(String),
@@ -318,6 +321,44 @@ fn completed() -> String {
 
 fn yes() -> bool {
     true
+}
+
+// === impl Content ===
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = Content;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
+                Ok(Content::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
+                Ok(Content::Text(v))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::new();
+                loop {
+                    let n = parts.len();
+                    match seq.next_element::<Part>() {
+                        Ok(Some(p)) => parts.push(p),
+                        Ok(None) => return Ok(Content::Parts(parts)),
+                        Err(e) => return Err(de::Error::custom(format_args!("content[{n}]: {e}"))),
+                    }
+                }
+            }
+        }
+
+        d.deserialize_any(ContentVisitor)
+    }
 }
 
 // === impl WireUsage ===

@@ -168,6 +168,19 @@ fn what_lmrelay_cannot_serve_is_a_400_naming_the_field() {
             assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
         }
     }
+    let e = refused(json!({"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "ok"}, {"type": "input_text"}]}]}));
+    assert!(
+        e.message.contains("content[1]") && e.message.contains("`text`"),
+        "{}",
+        e.message
+    );
+    let e = refused(json!({"model": "m", "input": [{"role": "user", "content": 5}]}));
+    assert!(
+        e.message.contains("a string or an array of content parts"),
+        "{}",
+        e.message
+    );
     let e = refused(json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]}));
     assert!(
         e.message.contains("`web_search_preview`") && e.message.contains("built-in"),
