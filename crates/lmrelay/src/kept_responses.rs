@@ -16,8 +16,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::Stream;
 use lmrelay_ir::{ApiError, ErrorKind};
-use lmrelay_protocol::responses::history;
-use lmrelay_protocol::sse::{SseEvent, SseParser};
+use lmrelay_protocol::responses::history::{self, FinalResponse};
 use serde_json::Value;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -121,10 +120,8 @@ impl Keep {
             keep: Some(self),
             streamed,
             length,
-            sse: SseParser::new(),
-            frames: Vec::new(),
+            stream: FinalResponse::default(),
             whole: Vec::new(),
-            terminal: None,
         };
         Response::from_parts(parts, Body::from_stream(watched))
     }
@@ -151,12 +148,10 @@ struct Watch<S> {
     streamed: bool,
     /// A whole answer's length, when the body knows it.
     length: Option<u64>,
-    sse: SseParser,
-    frames: Vec<SseEvent>,
+    /// A stream's final response object, as it passes.
+    stream: FinalResponse,
     /// A whole answer's bytes (bounded by [`MAX_BODY`]).
     whole: Vec<u8>,
-    /// A stream's terminal event data.
-    terminal: Option<String>,
 }
 
 impl<S> Watch<S> {
@@ -176,37 +171,21 @@ impl<S> Watch<S> {
             }
             return;
         }
-        self.sse.feed(chunk, &mut self.frames);
-        for f in self.frames.drain(..) {
-            if matches!(
-                f.event.as_deref(),
-                Some("response.completed" | "response.incomplete")
-            ) {
-                self.terminal = Some(f.data);
-            }
-        }
         // The terminal event is the stream's last: the answer is complete.
-        if self.terminal.is_some() {
-            self.end();
+        if let Some(response) = self.stream.feed(chunk) {
+            if let Some(keep) = self.keep.take() {
+                keep.store(&response);
+            }
         }
     }
 
-    /// The body ended: keeps the answer if it finished.
+    /// A whole body ended: keeps the answer. (A stream that ends without its terminal
+    /// event finished badly and keeps nothing.)
     fn end(&mut self) {
-        let Some(keep) = self.keep.take() else {
-            return;
-        };
-        if !self.streamed {
+        if self.streamed {
+            self.keep = None;
+        } else if let Some(keep) = self.keep.take() {
             keep.store(&self.whole);
-            return;
-        }
-        let response = self
-            .terminal
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .and_then(|mut v| v.get_mut("response").map(Value::take));
-        if let Some(r) = response {
-            keep.store(&lmrelay_protocol::json::to_vec(&r));
         }
     }
 }

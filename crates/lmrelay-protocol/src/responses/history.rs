@@ -8,6 +8,7 @@
 //! as opaque JSON: they go back through [`super::decode_request`] like any client's.
 
 use crate::json::{decode_body, to_vec};
+use crate::sse::{SseEvent, SseParser};
 use lmrelay_ir::{ApiError, ErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -39,6 +40,41 @@ struct Body {
 struct Record {
     input: Vec<Value>,
     response: Value,
+}
+
+/// Finds the finished response object in a Responses stream as its bytes pass (any split).
+#[derive(Default)]
+pub struct FinalResponse {
+    sse: SseParser,
+    frames: Vec<SseEvent>,
+}
+
+/// The terminal event of a finished stream.
+#[derive(Deserialize)]
+struct Terminal {
+    response: Value,
+}
+
+// === impl FinalResponse ===
+
+impl FinalResponse {
+    /// Consumes the next bytes; returns the response object of a `response.completed` or
+    /// `response.incomplete` event among them (a failed stream has none).
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        self.sse.feed(bytes, &mut self.frames);
+        let mut found = None;
+        for f in self.frames.drain(..) {
+            if matches!(
+                f.event.as_deref(),
+                Some("response.completed" | "response.incomplete")
+            ) {
+                found = serde_json::from_str::<Terminal>(&f.data)
+                    .ok()
+                    .map(|t| to_vec(&t.response));
+            }
+        }
+        found
+    }
 }
 
 /// Reads what a `POST /v1/responses` body says about kept state.
@@ -160,6 +196,28 @@ mod tests {
             lmrelay_ir::request::text_of(&req.messages[1].content),
             "hello"
         );
+    }
+
+    #[test]
+    fn the_final_response_is_found_in_a_stream_whatever_the_split() {
+        let stream = concat!(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"status\":\"completed\"}}\n\n",
+        );
+        for cut in 0..stream.len() {
+            let mut f = FinalResponse::default();
+            let found = f
+                .feed(&stream.as_bytes()[..cut])
+                .or_else(|| f.feed(&stream.as_bytes()[cut..]));
+            assert_eq!(
+                found,
+                Some(br#"{"id":"r","status":"completed"}"#.to_vec()),
+                "cut {cut}"
+            );
+        }
+        let failed =
+            "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{}}\n\n";
+        assert_eq!(FinalResponse::default().feed(failed.as_bytes()), None);
     }
 
     #[test]
