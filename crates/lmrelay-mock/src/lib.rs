@@ -34,6 +34,7 @@ mod faults;
 mod gemini;
 mod ollama;
 mod openai;
+mod openai_responses;
 mod reply;
 mod server;
 mod stream;
@@ -52,7 +53,8 @@ pub use server::{spawn, MockServer};
 /// Which provider a server imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Flavor {
-    /// OpenAI `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`.
+    /// OpenAI `/v1/chat/completions`, `/v1/completions`, `/v1/responses`, `/v1/embeddings`,
+    /// `/v1/models`.
     OpenAi,
     /// Anthropic `/v1/messages`, `/v1/messages/count_tokens`, `/v1/models`.
     Anthropic,

@@ -1,4 +1,5 @@
 //! OpenAI flavor: `POST /v1/chat/completions`, `POST /v1/completions`,
+//! `POST /v1/responses` (in `openai_responses.rs`),
 //! `POST /v1/embeddings`, `GET /v1/models[/{id}]`, with OpenAI's auth, headers,
 //! validation and error bodies (`{"error":{message,type,param,code}}`).
 
@@ -31,6 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        .route("/v1/responses", post(crate::openai_responses::responses))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route("/v1/models/{id}", get(model))
@@ -41,7 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
 // === errors ===
 
 /// An OpenAI error response.
-fn error(
+pub(crate) fn error(
     status: StatusCode,
     message: &str,
     kind: &str,
@@ -54,7 +56,7 @@ fn error(
     )
 }
 
-fn bad_request(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
+pub(crate) fn bad_request(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         message,
@@ -65,13 +67,13 @@ fn bad_request(message: &str, param: Option<&str>, code: Option<&str>) -> Respon
 }
 
 /// OpenAI's reasoning model families.
-fn reasoning_model(model: &str) -> bool {
+pub(crate) fn reasoning_model(model: &str) -> bool {
     ["o1", "o3", "o4", "gpt-5"]
         .iter()
         .any(|p| model.starts_with(p))
 }
 
-fn model_not_found(model: &str) -> Response {
+pub(crate) fn model_not_found(model: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         &format!("The model `{model}` does not exist or you do not have access to it."),
@@ -81,7 +83,7 @@ fn model_not_found(model: &str) -> Response {
     )
 }
 
-fn invalid_json() -> Response {
+pub(crate) fn invalid_json() -> Response {
     bad_request(
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
         None,
@@ -101,7 +103,7 @@ fn mask_key(key: &str) -> String {
 }
 
 /// The scripted failure `f` as OpenAI would send it.
-fn fault_response(f: &FailNext) -> Response {
+pub(crate) fn fault_response(f: &FailNext) -> Response {
     let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let retry = f.retry_after.unwrap_or(1);
     let mut resp = match (f.status, f.error_type.as_deref()) {
@@ -283,7 +285,7 @@ fn usage(plan: &Plan, cache: u64) -> Value {
     })
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -294,7 +296,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn check_model(req: &Value) -> Result<String, Response> {
+pub(crate) fn check_model(req: &Value) -> Result<String, Response> {
     match req.get("model") {
         Some(Value::String(m)) if !m.is_empty() => Ok(m.clone()),
         _ => Err(bad_request(
@@ -305,7 +307,7 @@ fn check_model(req: &Value) -> Result<String, Response> {
     }
 }
 
-fn check_common(req: &Value) -> Result<(), Response> {
+pub(crate) fn check_common(req: &Value) -> Result<(), Response> {
     if !req.is_object() {
         return Err(bad_request(
             &format!(
@@ -565,7 +567,7 @@ fn include_usage(req: &Value) -> bool {
         .unwrap_or(false)
 }
 
-fn is_stream(req: &Value) -> bool {
+pub(crate) fn is_stream(req: &Value) -> bool {
     req.get("stream").and_then(Value::as_bool).unwrap_or(false)
 }
 

@@ -1,5 +1,5 @@
 //! Pure codecs between lmrelay's canonical types (`lmrelay-ir`) and the wire formats of
-//! OpenAI, Anthropic and Ollama (both directions), Google Gemini and Cohere (upstream side
+//! OpenAI (Chat Completions and Responses), Anthropic and Ollama (both directions), Google Gemini and Cohere (upstream side
 //! only).
 //!
 //! Each format module has both directions, because lmrelay speaks every format as a server
@@ -18,6 +18,7 @@ pub mod json;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;
+pub mod responses;
 pub mod signature;
 pub mod sse;
 pub mod stream;

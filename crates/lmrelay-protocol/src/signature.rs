@@ -10,6 +10,9 @@
 //! The tags contain `:`, which base64 (the alphabet of every signature seen so far) never
 //! does, so a tagged value cannot be mistaken for a bare Anthropic signature.
 //!
+//! Bedrock's signatures carry `bedrock:` and OpenAI Responses' `encrypted_content` carries
+//! `openai:`, for the same reason.
+//!
 //! Two tags, because Gemini signs two kinds of part:
 //! - `gemini:thought:<sig>` signs a thought part; the carrier's text is that part's text.
 //! - `gemini:part:<sig>` signs the part that follows the carrier in the same message (a
@@ -71,10 +74,24 @@ pub fn parse_bedrock(value: &str) -> Option<&str> {
     value.strip_prefix(BEDROCK).filter(|s| !s.is_empty())
 }
 
-/// Whether `signature` carries another provider's tag (Gemini, Bedrock): an Anthropic
-/// upstream must never see it.
+/// The prefix of an OpenAI Responses reasoning item's `encrypted_content`. Only an OpenAI
+/// Responses upstream can read it; every other encoder drops it.
+const OPENAI: &str = "openai:";
+
+/// The canonical form of an OpenAI `encrypted_content`.
+pub fn openai(value: &str) -> String {
+    format!("{OPENAI}{value}")
+}
+
+/// Reads a canonical signature as an OpenAI `encrypted_content`; `None` for any other.
+pub fn parse_openai(value: &str) -> Option<&str> {
+    value.strip_prefix(OPENAI).filter(|s| !s.is_empty())
+}
+
+/// Whether `signature` carries another provider's tag (Gemini, Bedrock, OpenAI): an
+/// Anthropic upstream must never see it.
 pub fn is_tagged(signature: &str) -> bool {
-    is_gemini(signature) || signature.starts_with(BEDROCK)
+    is_gemini(signature) || signature.starts_with(BEDROCK) || signature.starts_with(OPENAI)
 }
 
 #[cfg(test)]
@@ -100,5 +117,7 @@ mod tests {
         assert!(is_tagged(&bedrock(sig)) && is_tagged(&gemini_part(sig)) && !is_tagged(sig));
         assert_eq!(parse_bedrock(sig), None);
         assert_eq!(parse_bedrock("bedrock:"), None);
+        assert_eq!(parse_openai(&openai(sig)), Some(sig));
+        assert!(is_tagged(&openai(sig)) && parse_openai(sig).is_none());
     }
 }

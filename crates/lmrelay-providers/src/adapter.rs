@@ -12,6 +12,9 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     OpenAi,
+    /// OpenAI's Responses API: a client protocol, and the dialect of an `openai` provider
+    /// asked through it (its `api` / `responses_models` switch).
+    OpenAiResponses,
     Anthropic,
     Ollama,
     /// Upstreams only: no client speaks Gemini, so no client-only field ever reaches one.

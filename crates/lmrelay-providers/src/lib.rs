@@ -14,6 +14,7 @@ mod cohere;
 mod gemini;
 mod ollama;
 mod openai;
+mod openai_responses;
 mod presets;
 mod ratelimit;
 
@@ -29,6 +30,7 @@ pub use cohere::CohereAdapter;
 pub use gemini::GeminiAdapter;
 pub use ollama::OllamaAdapter;
 pub use openai::OpenAiAdapter;
+pub use openai_responses::OpenAiResponsesAdapter;
 pub use presets::{preset_named, tool_call_id, Preset, ToolCallIds, PRESETS};
 pub use ratelimit::{Budget, RateLimits};
 
@@ -44,5 +46,14 @@ pub fn adapter_for(kind: ProviderKind) -> Arc<dyn Adapter> {
         ProviderKind::Azure(settings) => Arc::new(AzureAdapter::new(settings)),
         ProviderKind::Cohere => Arc::new(CohereAdapter),
         ProviderKind::Bedrock => Arc::new(BedrockAdapter),
+    }
+}
+
+/// The adapter that asks a provider of `kind` through OpenAI's Responses API, for the models
+/// its `api` / `responses_models` switch names; `None` for types that have no such API.
+pub fn responses_adapter_for(kind: ProviderKind) -> Option<Arc<dyn Adapter>> {
+    match kind {
+        ProviderKind::OpenAi => Some(Arc::new(OpenAiResponsesAdapter)),
+        _ => None,
     }
 }

@@ -91,7 +91,10 @@ impl Adapter for OpenAiAdapter {
 }
 
 /// A preset's default headers, then the provider's configured `headers` over them.
-fn add_headers(request: &mut UpstreamRequest, target: &Target<'_>) -> Result<(), ApiError> {
+pub(crate) fn add_headers(
+    request: &mut UpstreamRequest,
+    target: &Target<'_>,
+) -> Result<(), ApiError> {
     let defaults = target.preset.map(|p| p.headers).unwrap_or_default();
     let configured = target.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     for (name, value) in defaults.iter().copied().chain(configured) {

@@ -15,6 +15,7 @@ pub mod glob;
 pub mod handlers;
 pub mod health;
 pub mod images;
+pub mod kept_responses;
 pub mod limits;
 pub mod live;
 pub mod metrics;

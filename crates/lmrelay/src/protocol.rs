@@ -2,7 +2,7 @@
 //! protocol; everything protocol-specific on the response path goes through here.
 
 use lmrelay_ir::{ApiError, ChatRequest, ChatResponse};
-use lmrelay_protocol::{anthropic, ollama, openai, ResponseMeta, StreamEncoder};
+use lmrelay_protocol::{anthropic, ollama, openai, responses, ResponseMeta, StreamEncoder};
 use lmrelay_providers::Dialect;
 
 /// A client-facing endpoint family.
@@ -10,6 +10,8 @@ use lmrelay_providers::Dialect;
 pub enum ClientProtocol {
     OpenAiChat,
     OpenAiCompletion,
+    /// OpenAI's Responses API (`POST /v1/responses`).
+    OpenAiResponses,
     /// OpenAI endpoints without a chat body (models, embeddings).
     OpenAi,
     Anthropic,
@@ -27,6 +29,7 @@ impl ClientProtocol {
         match self {
             ClientProtocol::OpenAiChat
             | ClientProtocol::OpenAiCompletion
+            | ClientProtocol::OpenAiResponses
             | ClientProtocol::OpenAi => "openai",
             ClientProtocol::Anthropic => "anthropic",
             ClientProtocol::OllamaChat
@@ -48,6 +51,7 @@ impl ClientProtocol {
             ClientProtocol::OpenAiChat
             | ClientProtocol::OpenAiCompletion
             | ClientProtocol::OpenAi => Dialect::OpenAi,
+            ClientProtocol::OpenAiResponses => Dialect::OpenAiResponses,
             ClientProtocol::Anthropic => Dialect::Anthropic,
             ClientProtocol::OllamaChat
             | ClientProtocol::OllamaGenerate
@@ -60,6 +64,7 @@ impl ClientProtocol {
         match self {
             ClientProtocol::OpenAiChat | ClientProtocol::OpenAi => openai::decode_request(body),
             ClientProtocol::OpenAiCompletion => openai::decode_completion_request(body),
+            ClientProtocol::OpenAiResponses => responses::decode_request(body),
             ClientProtocol::Anthropic => anthropic::decode_request(body),
             ClientProtocol::OllamaChat | ClientProtocol::Ollama => ollama::decode_request(body),
             ClientProtocol::OllamaGenerate => ollama::decode_generate(body),
@@ -73,6 +78,7 @@ impl ClientProtocol {
                 openai::encode_response(resp, meta)
             }
             ClientProtocol::OpenAiCompletion => openai::encode_completion_response(resp, meta),
+            ClientProtocol::OpenAiResponses => responses::encode_response(resp, meta, now_ms),
             ClientProtocol::Anthropic => anthropic::encode_response(resp, meta),
             ClientProtocol::OllamaChat | ClientProtocol::Ollama => {
                 ollama::encode_response(resp, meta, now_ms)
@@ -91,6 +97,7 @@ impl ClientProtocol {
                 meta,
                 openai::StreamMode::Completion,
             )),
+            ClientProtocol::OpenAiResponses => Box::new(responses::StreamWriter::new(meta)),
             ClientProtocol::Anthropic => Box::new(anthropic::StreamWriter::new(meta)),
             ClientProtocol::OllamaChat | ClientProtocol::Ollama => {
                 Box::new(ollama::StreamWriter::new(meta, false))
@@ -105,6 +112,7 @@ impl ClientProtocol {
             ClientProtocol::OpenAiChat
             | ClientProtocol::OpenAiCompletion
             | ClientProtocol::OpenAi => openai::render_error(err),
+            ClientProtocol::OpenAiResponses => responses::render_error(err),
             ClientProtocol::Anthropic => anthropic::render_error(err),
             ClientProtocol::OllamaChat
             | ClientProtocol::OllamaGenerate

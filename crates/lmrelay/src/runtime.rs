@@ -12,7 +12,9 @@ use crate::routing::strategy::Schedule;
 use crate::routing::{self, Candidate};
 use crate::secret::Secret;
 use crate::upstream_keys::KeyPool;
-use lmrelay_providers::{adapter_for, preset_named, Adapter, Preset, Target};
+use lmrelay_providers::{
+    adapter_for, preset_named, responses_adapter_for, Adapter, Preset, Target,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub struct Runtime {
 pub struct Provider {
     pub config: ProviderConfig,
     pub adapter: Arc<dyn Adapter>,
+    /// The Responses API adapter, for the models the provider's `responses_models` names.
+    responses_adapter: Option<Arc<dyn Adapter>>,
     /// The OpenAI-compatible vendor preset, when the provider's type is one.
     pub preset: Option<&'static Preset>,
     /// The client with this provider's connect timeout.
@@ -93,6 +97,9 @@ impl Runtime {
                 .collect();
             providers.push(Provider {
                 adapter: adapter_for(p.kind),
+                responses_adapter: (!p.responses_models.is_empty())
+                    .then(|| responses_adapter_for(p.kind))
+                    .flatten(),
                 preset: preset_named(&p.type_name),
                 client: client_for(p.timeouts.connect)?,
                 health: health.provider(&p.name),
@@ -180,6 +187,23 @@ fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, RuntimeErro
 
 impl Provider {
     /// Where to send a request for `model`, as whom.
+    /// The adapter that asks this provider for `model` (the provider's name for it): the
+    /// Responses API's when the provider's switch names the model, else the type's own.
+    pub fn chat_adapter(&self, model: &str) -> &dyn Adapter {
+        match &self.responses_adapter {
+            Some(a)
+                if self
+                    .config
+                    .responses_models
+                    .iter()
+                    .any(|g| crate::glob::matches(g, model)) =>
+            {
+                a.as_ref()
+            }
+            _ => self.adapter.as_ref(),
+        }
+    }
+
     pub fn target<'a>(
         &'a self,
         model: &'a str,

@@ -30,6 +30,7 @@ pub fn redacted(c: &Config) -> Value {
                 "region": p.region,
                 "weight": p.weight,
                 "max_tokens": p.max_tokens,
+                "responses_models": p.responses_models,
                 "timeouts_ms": {
                     "connect": ms(p.timeouts.connect),
                     "header": ms(p.timeouts.header),
@@ -101,6 +102,7 @@ pub fn redacted(c: &Config) -> Value {
             "exploration": c.health.exploration,
         },
         "cache": {"enabled": c.cache.enabled, "ttl_ms": ms(c.cache.ttl), "max_entries": c.cache.max_entries},
+        "responses": {"store": c.responses.store, "ttl_ms": ms(c.responses.ttl)},
         "audit": c.audit.as_ref().map(|a| json!({"path": a.path, "include_content": a.include_content, "max_content": a.max_content})),
         "telemetry": c.telemetry.as_ref().map(|t| json!({
             "endpoint": t.endpoint.as_deref().map(crate::store::redact_url),

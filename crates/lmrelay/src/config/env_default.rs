@@ -90,6 +90,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         keys: vec![],
         health: Default::default(),
         cache: Default::default(),
+        responses: Default::default(),
         audit: None,
         telemetry: super::load::telemetry_from_env(env),
         rules: vec![],
@@ -144,5 +145,6 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         max_tokens: DEFAULT_MAX_TOKENS,
         api_version: None,
         deployments: Default::default(),
+        responses_models: Vec::new(),
     }
 }

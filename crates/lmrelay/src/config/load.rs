@@ -373,6 +373,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
     let keys = validate_keys(raw.keys, ctx);
     let health = validate_health(raw.health.as_ref(), ctx);
     let cache = validate_cache(raw.cache.as_ref(), ctx);
+    let responses = validate_responses(raw.responses.as_ref(), ctx);
     let audit = raw.audit.map(|a| {
         if a.path.trim().is_empty() {
             ctx.error(
@@ -456,6 +457,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         keys,
         health,
         cache,
+        responses,
         audit,
         telemetry,
         rules,
@@ -558,6 +560,27 @@ fn validate_cache(raw: Option<&super::raw::RawCache>, ctx: &mut Ctx) -> super::C
         );
     }
     cache
+}
+
+fn validate_responses(
+    raw: Option<&super::raw::RawResponses>,
+    ctx: &mut Ctx,
+) -> super::ResponsesConfig {
+    let d = super::ResponsesConfig::default();
+    let Some(r) = raw else {
+        return d;
+    };
+    let responses = super::ResponsesConfig {
+        store: r.store.unwrap_or(d.store),
+        ttl: ctx.duration("responses.ttl", r.ttl.as_deref(), d.ttl),
+    };
+    if responses.ttl.is_zero() {
+        ctx.error(
+            "responses.ttl",
+            "must be longer than zero; set store = false to keep no responses",
+        );
+    }
+    responses
 }
 
 /// The `[store]` section: a backend this version has.
@@ -674,6 +697,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             None
         };
         let headers = provider_headers(&p.headers, kind, &at, ctx);
+        let responses_models = responses_switch(&p, kind, &at, ctx);
         if p.models.is_empty() {
             ctx.error(
                 &at("models"),
@@ -740,9 +764,54 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             api_version: p.api_version,
             deployments: p.deployments.into_iter().collect(),
+            responses_models,
         });
     }
     out
+}
+
+/// Checks the `api` and `responses_models` switch, which only `openai` providers (and their
+/// presets) take, and gives the model globs asked through the Responses API.
+fn responses_switch(
+    p: &super::raw::RawProvider,
+    kind: ProviderKind,
+    at: &dyn Fn(&str) -> String,
+    ctx: &mut Ctx,
+) -> Vec<String> {
+    let openai = kind == ProviderKind::OpenAi;
+    let all = match p.api.as_deref() {
+        None | Some("chat") => false,
+        Some("responses") => true,
+        Some(other) => {
+            ctx.error(
+                &at("api"),
+                format!("unknown api `{other}`; use \"chat\" or \"responses\""),
+            );
+            false
+        }
+    };
+    if !openai && (p.api.is_some() || !p.responses_models.is_empty()) {
+        let field = if p.api.is_some() {
+            "api"
+        } else {
+            "responses_models"
+        };
+        ctx.error(
+            &at(field),
+            format!(
+                "only openai providers can be asked through the Responses API, not `{}`",
+                p.kind
+            ),
+        );
+        return Vec::new();
+    }
+    if all {
+        return vec!["*".to_owned()];
+    }
+    if p.responses_models.iter().any(String::is_empty) {
+        ctx.error(&at("responses_models"), "a model glob must be non-empty");
+    }
+    p.responses_models.clone()
 }
 
 /// Checks `api_version` and `deployments`, which only `azure` providers take, and gives an

@@ -56,6 +56,7 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     pub health: HealthConfig,
     pub cache: CacheConfig,
+    pub responses: ResponsesConfig,
     pub audit: Option<AuditConfig>,
     /// Traces over OTLP, when `[telemetry]` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for them.
     pub telemetry: Option<TelemetryConfig>,
@@ -164,6 +165,25 @@ impl Default for CacheConfig {
     }
 }
 
+/// `[responses]`: whether Responses API answers are kept in the state store, so clients can
+/// continue them (`previous_response_id`) and read them back (`GET /v1/responses/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsesConfig {
+    /// Keep responses whose request did not say `store: false` (off by default: stateless).
+    pub store: bool,
+    /// How long a kept response lives.
+    pub ttl: Duration,
+}
+
+impl Default for ResponsesConfig {
+    fn default() -> Self {
+        ResponsesConfig {
+            store: false,
+            ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
 /// A provider's time limits (product.md keeps `timeout` as the default for the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -258,6 +278,9 @@ pub struct ProviderConfig {
     pub api_version: Option<String>,
     /// Azure: model name → deployment name (a model not listed is its own deployment).
     pub deployments: std::collections::BTreeMap<String, String>,
+    /// openai type: the provider's model names (globs) asked through the Responses API
+    /// (`api = "responses"` is `["*"]`); the rest go through Chat Completions.
+    pub responses_models: Vec<String>,
 }
 
 /// Price per million tokens.

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub store: Option<RawStore>,
     pub cache: Option<RawCache>,
+    pub responses: Option<RawResponses>,
     pub health: Option<RawHealth>,
     #[serde(default)]
     pub providers: Vec<RawProvider>,
@@ -103,6 +104,13 @@ pub struct RawCache {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    pub store: Option<bool>,
+    pub ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub interval: Option<String>,
     pub timeout: Option<String>,
@@ -137,6 +145,11 @@ pub struct RawProvider {
     #[serde(default)]
     pub deployments: HashMap<String, String>,
     pub aws_region: Option<String>,
+    /// openai type: `"chat"` (default) or `"responses"`, the API every model is asked through.
+    pub api: Option<String>,
+    /// openai type: model globs asked through the Responses API (the rest through chat).
+    #[serde(default)]
+    pub responses_models: Vec<String>,
     /// Extra request headers (openai and its presets), such as OpenRouter's attribution.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,

@@ -358,6 +358,38 @@ fn azure_needs_a_base_url_and_an_api_version() {
 }
 
 #[test]
+fn openai_providers_can_be_asked_through_responses() {
+    let c = parse(concat!(
+        "[[providers]]\nname = \"all\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"*\"]\napi = \"responses\"\n",
+        "[[providers]]\nname = \"some\"\ntype = \"openrouter\"\nkeys = [\"k\"]\nmodels = [\"*\"]\nresponses_models = [\"o4-*\"]\n",
+        "[[providers]]\nname = \"none\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"*\"]\napi = \"chat\"\n",
+    ))
+    .expect("the switch is valid on openai types");
+    assert_eq!(c.providers[0].responses_models, ["*"]);
+    assert_eq!(c.providers[1].responses_models, ["o4-*"]);
+    assert!(c.providers[2].responses_models.is_empty());
+    for (text, field) in [
+        ("[[providers]]\nname = \"a\"\ntype = \"anthropic\"\nkeys = [\"k\"]\nmodels = [\"*\"]\napi = \"responses\"\n", "providers[0].api"),
+        ("[[providers]]\nname = \"a\"\ntype = \"ollama\"\nmodels = [\"*\"]\nresponses_models = [\"x\"]\n", "providers[0].responses_models"),
+        ("[[providers]]\nname = \"o\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"*\"]\napi = \"assistants\"\n", "providers[0].api"),
+    ] {
+        let shown = ConfigErrors(parse(text).expect_err("refused").0).to_string();
+        assert!(shown.contains(field), "{shown}");
+    }
+}
+
+#[test]
+fn kept_responses_are_off_unless_configured() {
+    let c = parse("").expect("empty config");
+    assert!(!c.responses.store);
+    let c = parse("[responses]\nstore = true\nttl = \"2h\"\n").expect("valid");
+    assert!(c.responses.store);
+    assert_eq!(c.responses.ttl, std::time::Duration::from_secs(7200));
+    let shown = ConfigErrors(parse("[responses]\nttl = \"0s\"\n").expect_err("zero").0).to_string();
+    assert!(shown.contains("responses.ttl"), "{shown}");
+}
+
+#[test]
 fn bedrock_takes_its_region_and_credentials() {
     let text = "[[providers]]\nname = \"b\"\ntype = \"bedrock\"\naws_region = \"eu-west-3\"\nregion = \"eu\"\nkeys = [\"AKID:SECRET\"]\nmodels = [\"anthropic.claude-3-5-haiku-20241022-v1:0\"]\n";
     let c = parse(text).expect("bedrock is available");

@@ -278,6 +278,17 @@ async fn serve_chat(
     };
     seen.key.clone_from(&a.ex.key);
     seen.trace.clone_from(&a.ex.trace);
+    let mut keep = None;
+    let kept = a.rt.config.responses;
+    if protocol == ClientProtocol::OpenAiResponses && kept.store {
+        let scope = key_scope(&a.ex);
+        match crate::kept_responses::prepare(&a.rt.live, kept.ttl, scope, a.body.clone()).await {
+            Ok((body, k)) => (a.body, keep) = (body, k),
+            Err(e) => {
+                return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response()
+            }
+        }
+    }
     let chat = match protocol.decode(&a.body) {
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
@@ -297,7 +308,16 @@ async fn serve_chat(
     if let Err(r) = admit(&mut a, protocol, relay::estimate_tokens(&chat)).await {
         return r;
     }
-    relay::chat(a.rt, a.ex, chat).await
+    let response = relay::chat(a.rt, a.ex, chat).await;
+    match keep {
+        Some(k) => k.watch(response),
+        None => response,
+    }
+}
+
+/// The gateway key's name (`-` without one): what kept state is scoped to.
+pub(crate) fn key_scope(ex: &relay::Exchange) -> &str {
+    ex.key.as_ref().map_or("-", |k| k.name.as_str())
 }
 
 /// Counts a request of `tokens` estimated input tokens against its gateway key's limits

@@ -14,6 +14,60 @@ pub async fn chat_completions(State(st): State<AppState>, req: Request) -> Respo
     chat(st, ClientProtocol::OpenAiChat, req).await
 }
 
+/// `POST /v1/responses`: the Responses API over the same chat path.
+pub async fn responses(State(st): State<AppState>, req: Request) -> Response {
+    chat(st, ClientProtocol::OpenAiResponses, req).await
+}
+
+/// `GET /v1/responses/{id}`: a kept response (`[responses] store = true`), else 404.
+pub async fn get_response(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    kept_response(st, id, headers, false).await
+}
+
+/// `DELETE /v1/responses/{id}`: forgets a kept response.
+pub async fn delete_response(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    kept_response(st, id, headers, true).await
+}
+
+async fn kept_response(st: AppState, id: String, headers: HeaderMap, delete: bool) -> Response {
+    let protocol = ClientProtocol::OpenAiResponses;
+    let caller = match check_key(&st, protocol, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let scope = caller.key.as_ref().map_or("-", |k| k.name.as_str());
+    let live = &caller.rt.live;
+    let found = if !caller.rt.config.responses.store {
+        Ok(None)
+    } else if delete {
+        crate::kept_responses::delete(live, scope, &id)
+            .await
+            .map(|gone| gone.then(|| lmrelay_protocol::responses::history::deleted(&id)))
+    } else {
+        crate::kept_responses::get(live, scope, &id).await
+    };
+    match found {
+        Ok(Some(body)) => json(body),
+        Ok(None) => {
+            let err = lmrelay_ir::ApiError::new(
+                lmrelay_ir::ErrorKind::NotFound,
+                format!("No response with id '{id}' is kept here."),
+            )
+            .with_code("response_not_found");
+            ErrorReply::new(protocol, GatewayError::BadRequest(err)).into_response()
+        }
+        Err(e) => ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
+    }
+}
+
 pub async fn completions(State(st): State<AppState>, req: Request) -> Response {
     chat(st, ClientProtocol::OpenAiCompletion, req).await
 }

@@ -332,14 +332,15 @@ impl Attempts<'_> {
         let Failure::Upstream(err) = &failure else {
             return Err(failure);
         };
-        if err.retryable() || provider.adapter.dialect() == self.ex.protocol.dialect() {
+        let adapter = provider.chat_adapter(&candidate.model);
+        if err.retryable() || adapter.dialect() == self.ex.protocol.dialect() {
             return Err(failure);
         }
         if self.made.load(Ordering::Relaxed) >= self.limit {
             return Err(failure);
         }
         let mut copy = req.clone();
-        if !provider.adapter.relax(&mut copy, &err.error) {
+        if !adapter.relax(&mut copy, &err.error) {
             return Err(failure);
         }
         tracing::debug!(
@@ -360,14 +361,15 @@ impl Attempts<'_> {
         key: Option<&UpstreamKey>,
     ) -> Result<Response, Failure> {
         let (rt, ex) = (self.rt, self.ex);
-        if provider.adapter.needs_inline_images() && crate::images::has_url_images(req) {
+        let adapter = provider.chat_adapter(&candidate.model);
+        if adapter.needs_inline_images() && crate::images::has_url_images(req) {
             // Done in place: the inlined images serve later candidates as well. A URL that
             // cannot be fetched is the client's to fix, whichever provider is tried.
             crate::images::inline_url_images(req, rt.config.fetch_private_images)
                 .await
                 .map_err(Failure::Client)?;
         }
-        if provider.adapter.dialect() == ex.protocol.dialect() {
+        if adapter.dialect() == ex.protocol.dialect() {
             req.extra.clone_from(&self.extra);
         }
         let target = provider.target(
@@ -376,7 +378,7 @@ impl Attempts<'_> {
             ex.protocol.dialect(),
             &ex.headers,
         );
-        let built = provider.adapter.chat_request(req, &target);
+        let built = adapter.chat_request(req, &target);
         req.extra.clear();
         let mut http_req = built.map_err(Failure::Local)?;
         self.propagate_trace(&mut http_req, provider, candidate, key);
@@ -450,7 +452,8 @@ impl Attempts<'_> {
             let body = upstream::read_body(resp, limits.idle)
                 .await
                 .unwrap_or_default();
-            let mut err = provider.adapter.error(status.as_u16(), &headers, &body);
+            let adapter = provider.chat_adapter(&candidate.model);
+            let mut err = adapter.error(status.as_u16(), &headers, &body);
             // A rate limit without `retry-after` lasts until the spent budget resets.
             if err.retry_after.is_none() {
                 err.retry_after = rate_limits.reset_of_spent();
@@ -491,7 +494,7 @@ impl Attempts<'_> {
         self.add_upstream_time(reading.elapsed());
         let body = body.map_err(|e| transport_error(&e))?;
         let answer = provider
-            .adapter
+            .chat_adapter(&candidate.model)
             .chat_response(&body)
             .map_err(UpstreamError::unreadable)?;
         provider

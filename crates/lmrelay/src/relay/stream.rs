@@ -40,7 +40,7 @@ pub(super) async fn start(
     // `first_token_timeout` of sending the request, as a whole.
     let deadline = tokio::time::Instant::from_std(sent + limits.first_token);
     let mut upstream = resp.bytes_stream().boxed();
-    let mut decoder = provider.adapter.stream_decoder();
+    let mut decoder = provider.chat_adapter(&candidate.model).stream_decoder();
     let mut events = Vec::new();
     let mut ended = false;
     let visible = |e: &StreamEvent| has_content(e, meta.include_reasoning);
