@@ -333,8 +333,26 @@ def test_kept_responses_continue_with_previous_response_id(client, stream):
 
 def test_built_in_tools_are_refused_by_name(client):
     with pytest.raises(openai.BadRequestError) as e:
-        client.responses.create(model="to-anthropic", input="hi", tools=[{"type": "web_search"}])
-    assert "web_search" in str(e.value)
+        client.responses.create(model="to-anthropic", input="hi", tools=[{"type": "code_interpreter",
+                                                                          "container": {"type": "auto"}}])
+    assert "code_interpreter" in str(e.value)
+
+
+def test_web_search_is_dropped_and_namespaced_tools_round_trip(client):
+    # What Codex CLI offers: web search (dropped) and a namespace of function tools.
+    tools = [{"type": "web_search"},
+             {"type": "namespace", "name": "agents", "description": "Sub-agents.",
+              "tools": [{"type": "function", "name": "spawn", "parameters": {
+                  "type": "object", "properties": {"task": {"type": "string"}}}}]}]
+    r = client.responses.create(model="to-anthropic", input="write tests", tools=tools)
+    call = r.output[0]
+    assert (call.type, call.name, call.namespace) == ("function_call", "spawn", "agents")
+    done = client.responses.create(model="to-anthropic", tools=tools, input=[
+        {"role": "user", "content": "write tests"},
+        {"type": "function_call", "call_id": call.call_id, "name": "spawn", "namespace": "agents",
+         "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "spawned"}])
+    assert done.output_text == "tool result: spawned"
 
 
 def test_store_false_keeps_nothing(client):

@@ -131,6 +131,7 @@ fn meta() -> ResponseMeta {
         started_ms: 1_750_000_000_000,
         include_usage: true,
         include_reasoning: false,
+        tool_namespaces: Vec::new(),
     }
 }
 

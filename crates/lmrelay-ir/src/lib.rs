@@ -17,8 +17,8 @@ pub use error::{ApiError, ErrorKind};
 pub use model::ModelInfo;
 pub use replay::StreamCollector;
 pub use request::{
-    ChatRequest, ContentPart, ImageSource, Message, Reasoning, ResponseFormat, Role, Sampling,
-    Tool, ToolChoice,
+    namespaced_tool_name, split_namespaced_tool, ChatRequest, ContentPart, ImageSource, Message,
+    Reasoning, ResponseFormat, Role, Sampling, Tool, ToolChoice,
 };
 pub use response::{ChatResponse, FinishReason};
 pub use stream::StreamEvent;

@@ -24,6 +24,27 @@ pub struct ChatRequest {
     /// Fields of the client's protocol that lmrelay does not model, passed on only to an
     /// upstream of that same protocol.
     pub extra: Extra,
+    /// Tool namespaces the client declared (Responses `namespace` tools). Their tools are
+    /// flattened to `{namespace}__{name}` (see [`namespaced_tool_name`]); the client's
+    /// encoder splits calls back by these names.
+    pub tool_namespaces: Vec<String>,
+}
+
+/// The flat name of tool `name` in namespace `namespace`: one name every upstream accepts
+/// (letters, digits, `_` and `-`).
+pub fn namespaced_tool_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}__{name}")
+}
+
+/// Splits a flat tool name back into one of `namespaces` and the tool's own name.
+pub fn split_namespaced_tool<'a>(
+    namespaces: &[String],
+    flat: &'a str,
+) -> Option<(&'a str, &'a str)> {
+    namespaces.iter().find_map(|ns| {
+        let rest = flat.strip_prefix(ns.as_str())?.strip_prefix("__")?;
+        Some((&flat[..ns.len()], rest))
+    })
 }
 
 /// Who said a message.

@@ -42,6 +42,9 @@ pub struct ResponseMeta {
     pub include_usage: bool,
     /// The client asked to see reasoning (Ollama `think`, Anthropic `thinking`).
     pub include_reasoning: bool,
+    /// The tool namespaces the client declared (`ChatRequest::tool_namespaces`): calls of
+    /// their flattened tools go back to the client split into namespace and name.
+    pub tool_namespaces: Vec<String>,
 }
 
 /// What an upstream-side encoder needs besides the request.

@@ -224,6 +224,7 @@ fn meta() -> ResponseMeta {
         started_ms: 1_700_000_000_000,
         include_usage: true,
         include_reasoning: true,
+        tool_namespaces: Vec::new(),
     }
 }
 

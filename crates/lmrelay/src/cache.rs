@@ -116,6 +116,7 @@ pub async fn put(live: &Live, cfg: &CacheConfig, key: &str, provider: &str, answ
         started_ms: 0,
         include_usage: true,
         include_reasoning: true,
+        tool_namespaces: Vec::new(),
     };
     let mut bytes = Vec::with_capacity(provider.len() + 1024);
     bytes.extend_from_slice(provider.as_bytes());

@@ -612,7 +612,7 @@ async fn errors_come_in_the_responses_shape() {
             "previous_response_id",
         ),
         (
-            json!({"model": "to-openai", "input": "hi", "tools": [{"type": "web_search"}]}),
+            json!({"model": "to-openai", "input": "hi", "tools": [{"type": "code_interpreter"}]}),
             400,
             "tools[0].type",
         ),

@@ -96,6 +96,7 @@ fn into_request(wire: WireRequest) -> Result<ChatRequest, ApiError> {
         stream: wire.stream.unwrap_or(false),
         include_usage: false,
         extra,
+        tool_namespaces: Vec::new(),
     })
 }
 

@@ -241,6 +241,7 @@ mod tests {
             started_ms: 0,
             include_usage: false,
             include_reasoning: reasoning,
+            tool_namespaces: Vec::new(),
         }
     }
 

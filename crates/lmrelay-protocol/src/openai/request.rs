@@ -170,6 +170,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         extra: w.extra,
+        tool_namespaces: Vec::new(),
     })
 }
 

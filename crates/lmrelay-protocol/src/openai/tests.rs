@@ -26,6 +26,7 @@ fn meta(include_usage: bool) -> ResponseMeta {
         started_ms: 1_700_000_000_000,
         include_usage,
         include_reasoning: false,
+        tool_namespaces: Vec::new(),
     }
 }
 

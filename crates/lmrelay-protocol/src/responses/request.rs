@@ -1,8 +1,9 @@
 //! Decoding what Responses clients send (`POST /v1/responses`) into a canonical request.
 //!
 //! lmrelay keeps no responses, so `previous_response_id` and `item_reference` are refused with
-//! a 400; so are built-in tools (web search, file search, computer use, code interpreter, …),
-//! which no upstream reachable through the canonical types can run.
+//! a 400; so are built-in tools (file search, computer use, code interpreter, …), which no
+//! upstream reachable through the canonical types can run. Web search is dropped, and a
+//! `namespace` tool's functions are flattened to `{namespace}__{name}`.
 
 use super::wire::{
     Content, Input, InputItem, Part, TextConfig, TextFormat, WireReasoning, WireTool,
@@ -50,8 +51,6 @@ struct WireRequest {
 
 /// Built-in tool kinds, named in the 400 lmrelay gives for them.
 const HOSTED: &[&str] = &[
-    "web_search",
-    "web_search_preview",
     "file_search",
     "computer",
     "computer_use_preview",
@@ -93,12 +92,11 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
                 .with_param("input"),
         );
     }
-    let tools = w
-        .tools
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| decode_tool(i, t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut tools = Vec::with_capacity(w.tools.len());
+    let mut tool_namespaces = Vec::new();
+    for (i, t) in w.tools.into_iter().enumerate() {
+        decode_tool(i, t, &mut tools, &mut tool_namespaces)?;
+    }
     let reasoning = w.reasoning.and_then(|r| r.effort).map(|effort| Reasoning {
         enabled: effort != "none",
         effort: Some(effort),
@@ -123,6 +121,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         // Usage always comes in the terminal event.
         include_usage: true,
         extra: w.extra,
+        tool_namespaces,
     })
 }
 
@@ -168,7 +167,12 @@ fn decode_item(
             call_id,
             name,
             arguments,
+            namespace,
         } => {
+            let name = match namespace {
+                Some(ns) => lmrelay_ir::namespaced_tool_name(&ns, &name),
+                None => name,
+            };
             let call = ContentPart::ToolCall {
                 id: call_id,
                 name,
@@ -333,7 +337,47 @@ fn decode_content(i: usize, content: Content) -> Result<Vec<ContentPart>, ApiErr
     Ok(out)
 }
 
-fn decode_tool(i: usize, t: WireTool) -> Result<Tool, ApiError> {
+/// Web search is dropped rather than refused: agents such as Codex CLI offer it on every
+/// request, and a model without it still does the task.
+const DROPPED: &[&str] = &["web_search", "web_search_preview"];
+
+/// Decodes one tool into `out`: a function tool; a `namespace`'s function tools, flattened
+/// to `{namespace}__{name}` (the namespace is recorded in `namespaces`); web search dropped.
+fn decode_tool(
+    i: usize,
+    t: WireTool,
+    out: &mut Vec<Tool>,
+    namespaces: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if DROPPED.iter().any(|d| t.kind.starts_with(d)) {
+        return Ok(());
+    }
+    if t.kind == "namespace" {
+        let ns = t.name.filter(|n| !n.is_empty()).ok_or_else(|| {
+            ApiError::invalid("A namespace tool needs a `name`.")
+                .with_param(format!("tools[{i}].name"))
+        })?;
+        for (j, inner) in t.tools.into_iter().enumerate() {
+            if inner.kind != "function" {
+                return Err(ApiError::invalid(format!(
+                    "Tool type `{}` inside a namespace is not supported; lmrelay translates \
+                     `function` tools.",
+                    inner.kind
+                ))
+                .with_param(format!("tools[{i}].tools[{j}].type")));
+            }
+            let mut tool = function_tool(inner, || format!("tools[{i}].tools[{j}].name"))?;
+            tool.name = lmrelay_ir::namespaced_tool_name(&ns, &tool.name);
+            out.push(tool);
+        }
+        namespaces.push(ns);
+        return Ok(());
+    }
+    out.push(decode_function_tool(i, t)?);
+    Ok(())
+}
+
+fn decode_function_tool(i: usize, t: WireTool) -> Result<Tool, ApiError> {
     if t.kind != "function" {
         let builtin = HOSTED.iter().any(|h| t.kind.starts_with(h));
         let what = if builtin {
@@ -347,9 +391,15 @@ fn decode_tool(i: usize, t: WireTool) -> Result<Tool, ApiError> {
         ))
         .with_param(format!("tools[{i}].type")));
     }
-    let name = t.name.filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::invalid("A function tool needs a `name`.").with_param(format!("tools[{i}].name"))
-    })?;
+    function_tool(t, || format!("tools[{i}].name"))
+}
+
+/// A `function` tool; `param` names its `name` in errors.
+fn function_tool(t: WireTool, param: impl FnOnce() -> String) -> Result<Tool, ApiError> {
+    let name = t
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid("A function tool needs a `name`.").with_param(param()))?;
     Ok(Tool {
         name,
         description: t.description,

@@ -71,6 +71,15 @@ pub(crate) fn conclude(r: &mut ResponseObject, finish: FinishReason, usage: &Usa
 /// Encodes a canonical answer as a Responses object. Consecutive text becomes one message
 /// item; each reasoning block and each tool call is an item of its own, in the order the
 /// model produced them.
+/// A tool call's name as the client declared it: a flattened namespaced tool's namespace
+/// and own name, or the name itself.
+pub(crate) fn client_tool_name(namespaces: &[String], flat: &str) -> (Option<String>, String) {
+    match lmrelay_ir::split_namespaced_tool(namespaces, flat) {
+        Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+        None => (None, flat.to_owned()),
+    }
+}
+
 pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta, now_ms: u64) -> Vec<u8> {
     let mut r = skeleton(&response_id(&resp.id), meta, "in_progress");
     for p in &resp.content {
@@ -95,13 +104,17 @@ pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta, now_ms: u64) ->
                 name,
                 arguments,
                 ..
-            } => r.output.push(OutputItem::FunctionCall {
-                id: random_id("fc_", 24),
-                call_id: id.clone(),
-                name: name.clone(),
-                arguments: arguments.clone(),
-                status: "completed".to_owned(),
-            }),
+            } => {
+                let (namespace, name) = client_tool_name(&meta.tool_namespaces, name);
+                r.output.push(OutputItem::FunctionCall {
+                    id: random_id("fc_", 24),
+                    call_id: id.clone(),
+                    name,
+                    arguments: arguments.clone(),
+                    status: "completed".to_owned(),
+                    namespace,
+                })
+            }
             _ => {}
         }
     }

@@ -164,6 +164,7 @@ fn encode_message(m: &Message, out: &mut Vec<InputItem>) -> Result<(), ApiError>
             } => {
                 flush(&mut parts, out);
                 out.push(InputItem::FunctionCall {
+                    namespace: None,
                     call_id: id.clone(),
                     name: name.clone(),
                     arguments: if arguments.is_empty() {

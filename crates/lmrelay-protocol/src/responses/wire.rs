@@ -32,6 +32,9 @@ pub(crate) enum InputItem {
         call_id: String,
         name: String,
         arguments: String,
+        /// The namespace of a namespaced tool's call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
     },
     FunctionCallOutput {
         call_id: String,
@@ -107,6 +110,9 @@ pub(crate) struct WireTool {
     pub description: Option<String>,
     pub parameters: Option<Value>,
     pub strict: Option<bool>,
+    /// A `namespace` tool's own tools.
+    #[serde(default)]
+    pub tools: Vec<WireTool>,
 }
 
 /// A flat function tool, as lmrelay sends it (both `parameters` and `strict` always present).
@@ -244,6 +250,9 @@ pub(crate) enum OutputItem {
         arguments: String,
         #[serde(default = "completed")]
         status: String,
+        /// The namespace of a namespaced tool's call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
     },
     Reasoning {
         #[serde(default)]

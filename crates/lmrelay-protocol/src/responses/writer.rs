@@ -268,7 +268,7 @@ impl StreamWriter {
             name: name.to_owned(),
             arguments: String::new(),
         };
-        let item = call_item(&call, "in_progress");
+        let item = call_item(&self.meta, &call, "in_progress");
         self.item_event("response.output_item.added", call.index, &item, out);
         self.calls.push(call);
     }
@@ -326,7 +326,7 @@ impl StreamWriter {
                 ..Ev::default()
             };
             emit_with(&mut self.seq, out, ev);
-            let item = call_item(&call, status);
+            let item = call_item(&self.meta, &call, status);
             self.item_event("response.output_item.done", call.index, &item, out);
             self.done.push((call.index, item));
         }
@@ -469,13 +469,15 @@ fn empty_text_part() -> OutputPart {
     }
 }
 
-fn call_item(call: &OpenCall, status: &str) -> OutputItem {
+fn call_item(meta: &ResponseMeta, call: &OpenCall, status: &str) -> OutputItem {
+    let (namespace, name) = super::response::client_tool_name(&meta.tool_namespaces, &call.name);
     OutputItem::FunctionCall {
         id: call.id.clone(),
         call_id: call.call_id.clone(),
-        name: call.name.clone(),
+        name,
         arguments: call.arguments.clone(),
         status: status.to_owned(),
+        namespace,
     }
 }
 

@@ -149,6 +149,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             started_ms: ex.started_ms,
             include_usage: req.include_usage,
             include_reasoning: req.wants_reasoning(),
+            tool_namespaces: req.tool_namespaces.clone(),
         },
         made: AtomicU32::new(0),
         limit: plan.max_attempts.unwrap_or(u32::MAX),
@@ -648,6 +649,7 @@ fn serve_cached(
         started_ms: ex.started_ms,
         include_usage: req.include_usage,
         include_reasoning: req.wants_reasoning(),
+        tool_namespaces: req.tool_namespaces.clone(),
     };
     let now = crate::now_ms();
     let mut response = if req.stream {

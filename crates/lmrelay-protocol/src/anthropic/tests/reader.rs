@@ -195,6 +195,7 @@ fn reader_then_writer_reproduces_an_anthropic_stream() {
     let mut w = StreamWriter::new(ResponseMeta {
         model: "alias".into(),
         include_reasoning: true,
+        tool_namespaces: Vec::new(),
         ..ResponseMeta::default()
     });
     let mut out = BytesMut::new();

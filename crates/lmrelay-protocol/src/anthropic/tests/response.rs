@@ -10,6 +10,7 @@ fn meta(include_reasoning: bool) -> ResponseMeta {
     ResponseMeta {
         model: "alias".into(),
         include_reasoning,
+        tool_namespaces: Vec::new(),
         ..ResponseMeta::default()
     }
 }

@@ -11,6 +11,7 @@ fn writer(include_reasoning: bool) -> StreamWriter {
     StreamWriter::new(ResponseMeta {
         model: "alias".into(),
         include_reasoning,
+        tool_namespaces: Vec::new(),
         ..ResponseMeta::default()
     })
 }

@@ -20,5 +20,6 @@ fn meta(include_reasoning: bool) -> ResponseMeta {
         started_ms: 1_751_919_739_000,
         include_usage: false,
         include_reasoning,
+        tool_namespaces: Vec::new(),
     }
 }

@@ -123,7 +123,7 @@ fn what_lmrelay_cannot_serve_is_a_400_naming_the_field() {
             "previous_response_id",
         ),
         (
-            json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}),
+            json!({"model": "m", "input": "x", "tools": [{"type": "file_search"}]}),
             "tools[0].type",
         ),
         (
@@ -181,9 +181,10 @@ fn what_lmrelay_cannot_serve_is_a_400_naming_the_field() {
         "{}",
         e.message
     );
-    let e = refused(json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]}));
+    let e =
+        refused(json!({"model": "m", "input": "x", "tools": [{"type": "computer_use_preview"}]}));
     assert!(
-        e.message.contains("`web_search_preview`") && e.message.contains("built-in"),
+        e.message.contains("`computer_use_preview`") && e.message.contains("built-in"),
         "{}",
         e.message
     );
@@ -284,4 +285,41 @@ fn client_extras_reach_the_upstream_body() {
     let v = encoded(&r);
     assert_eq!(v["metadata"], json!({"a": "b"}));
     assert_eq!(v["truncation"], "auto");
+}
+
+#[test]
+fn namespaced_tools_are_flattened_and_web_search_is_dropped() {
+    // What Codex CLI sends: functions, a namespace of functions, and web search.
+    let r = decode(json!({"model": "m", "tools": [
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+        {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
+            {"type": "function", "name": "close_agent", "parameters": {"type": "object"}},
+            {"type": "function", "name": "spawn_agent"}]},
+        {"type": "web_search", "external_web_access": false}],
+        "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "c1", "name": "close_agent",
+             "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "closed"}]}));
+    let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "exec_command",
+            "multi_agent_v1__close_agent",
+            "multi_agent_v1__spawn_agent"
+        ]
+    );
+    assert_eq!(r.tool_namespaces, ["multi_agent_v1"]);
+    let call = r.messages[1].content.iter().find_map(|p| match p {
+        ContentPart::ToolCall { name, .. } => Some(name.as_str()),
+        _ => None,
+    });
+    assert_eq!(call, Some("multi_agent_v1__close_agent"));
+    // A namespace may hold only function tools.
+    let e = refused(
+        json!({"model": "m", "input": "x", "tools": [{"type": "namespace",
+        "name": "n", "tools": [{"type": "custom", "name": "patch"}]}]}),
+    );
+    assert_eq!(e.param.as_deref(), Some("tools[0].tools[0].type"));
 }

@@ -204,3 +204,38 @@ fn failed_and_incomplete_openai_answers() {
         ErrorKind::BadGateway
     );
 }
+
+#[test]
+fn a_call_of_a_namespaced_tool_goes_back_with_its_namespace() {
+    let resp = ChatResponse {
+        id: "chatcmpl-1".into(),
+        model: "up".into(),
+        content: vec![
+            ContentPart::ToolCall {
+                id: "call_1".into(),
+                name: "multi_agent_v1__close_agent".into(),
+                arguments: "{}".into(),
+                cache_control: None,
+            },
+            ContentPart::ToolCall {
+                id: "call_2".into(),
+                name: "exec_command".into(),
+                arguments: "{}".into(),
+                cache_control: None,
+            },
+        ],
+        finish: FinishReason::ToolCalls,
+        usage: usage(),
+        ..ChatResponse::default()
+    };
+    let meta = ResponseMeta {
+        tool_namespaces: vec!["multi_agent_v1".into()],
+        ..meta()
+    };
+    let v: Value =
+        serde_json::from_slice(&encode_response(&resp, &meta, 1_767_000_004_000)).expect("json");
+    assert_eq!(v["output"][0]["name"], "close_agent");
+    assert_eq!(v["output"][0]["namespace"], "multi_agent_v1");
+    assert_eq!(v["output"][1]["name"], "exec_command");
+    assert!(v["output"][1].get("namespace").is_none());
+}
