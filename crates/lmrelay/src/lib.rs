@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod dashboard;
+pub mod edge;
 pub mod error;
 pub mod gateway_keys;
 pub mod glob;

@@ -74,6 +74,9 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
     if config.audit != c.audit {
         needs_restart.push("audit: the audit log in use stays until a restart".to_owned());
     }
+    if config.server != c.server {
+        needs_restart.push("server: the edge's limits in use stay until a restart".to_owned());
+    }
     if config.telemetry != c.telemetry {
         needs_restart.push("telemetry: the trace exporter in use stays until a restart".to_owned());
     }

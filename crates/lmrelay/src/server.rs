@@ -1,5 +1,5 @@
-//! The HTTP edge: the route table, the request-id layer, and serving with a bounded
-//! graceful shutdown.
+//! The gateway's routes and lifecycle: the route table, the request-id and panic layers,
+//! binding, the background tasks, and shutdown (the accept loop is [`crate::edge`]).
 
 use crate::config::Config;
 use crate::handlers::{anthropic, ollama, openai, service};
@@ -13,7 +13,6 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use http::HeaderValue;
 use std::net::SocketAddr;
@@ -105,18 +104,15 @@ impl Gateway {
         let live = self.state.live.clone();
         let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
         let refresher = spawn_key_refresher(&self.state);
+        let limits = self.state.runtime.load().config.server;
         let app = router(self.state);
-        // Stream frames are small writes: without TCP_NODELAY each would wait on a delayed ACK
-        // (about 40 ms on Linux).
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let mut rx = rx;
-            let _ = rx.wait_for(|stop| *stop).await;
-        });
-        let server = tokio::spawn(async move { server.await });
+        let server = tokio::spawn(crate::edge::serve(
+            self.listener,
+            app,
+            limits,
+            rx,
+            self.drain,
+        ));
         shutdown.await;
         tracing::info!(
             drain_secs = self.drain.as_secs(),
@@ -130,14 +126,10 @@ impl Gateway {
         if let Some(w) = watch {
             w.abort();
         }
-        let served = match tokio::time::timeout(self.drain, server).await {
-            Ok(Ok(result)) => result.map_err(ServeError::Io),
-            Ok(Err(join)) => Err(ServeError::Io(std::io::Error::other(join))),
-            Err(_) => {
-                tracing::warn!("drain timeout reached; closing the remaining connections");
-                Ok(())
-            }
-        };
+        // The edge drains open connections for at most the drain timeout itself.
+        let served = server
+            .await
+            .map_err(|join| ServeError::Io(std::io::Error::other(join)));
         // The last usage totals, from the requests that just finished.
         flusher.abort();
         if let Some(r) = refresher {
@@ -228,6 +220,9 @@ async fn shutdown_signal() {
 
 /// The route table.
 pub fn router(state: AppState) -> Router {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        state.runtime.load().config.server.max_in_flight,
+    ));
     let anthropic_routes = Router::new()
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
@@ -270,6 +265,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(middleware::from_fn(catch_panic))
+        .layer(middleware::from_fn_with_state(
+            in_flight,
+            crate::edge::overload::limit_in_flight,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

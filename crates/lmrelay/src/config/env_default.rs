@@ -93,6 +93,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         responses: Default::default(),
         audit: None,
         telemetry: super::load::telemetry_from_env(env),
+        server: Default::default(),
         rules: vec![],
         script: None,
     }

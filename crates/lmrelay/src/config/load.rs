@@ -395,6 +395,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         }
     });
     let telemetry = validate_telemetry(raw.telemetry, ctx);
+    let server = validate_server(raw.server.unwrap_or_default(), ctx);
     let rules = validate_rules(raw.rules, &providers, ctx);
     let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
@@ -460,9 +461,60 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         responses,
         audit,
         telemetry,
+        server,
         rules,
         script,
     }
+}
+
+/// `[server]`: the edge's limits, each above zero.
+fn validate_server(raw: super::raw::RawServer, ctx: &mut Ctx) -> super::ServerLimits {
+    let d = super::ServerLimits::default();
+    let mut limits = super::ServerLimits {
+        header_timeout: ctx.duration(
+            "server.header_timeout",
+            raw.header_timeout.as_deref(),
+            d.header_timeout,
+        ),
+        idle_timeout: ctx.duration(
+            "server.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            d.idle_timeout,
+        ),
+        write_timeout: ctx.duration(
+            "server.write_timeout",
+            raw.write_timeout.as_deref(),
+            d.write_timeout,
+        ),
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
+        max_in_flight: raw.max_in_flight.unwrap_or(d.max_in_flight),
+        max_headers: raw.max_headers.unwrap_or(d.max_headers),
+        max_header_bytes: match raw.max_header_bytes {
+            None => d.max_header_bytes,
+            Some(SizeValue::Bytes(n)) => n as usize,
+            Some(SizeValue::Text(t)) => parse_size(&t).unwrap_or_else(|m| {
+                ctx.error("server.max_header_bytes", m);
+                d.max_header_bytes
+            }),
+        },
+    };
+    for (field, zero) in [
+        ("server.header_timeout", limits.header_timeout.is_zero()),
+        ("server.idle_timeout", limits.idle_timeout.is_zero()),
+        ("server.write_timeout", limits.write_timeout.is_zero()),
+        ("server.max_connections", limits.max_connections == 0),
+        ("server.max_in_flight", limits.max_in_flight == 0),
+        ("server.max_headers", limits.max_headers == 0),
+        ("server.max_header_bytes", limits.max_header_bytes == 0),
+    ] {
+        if zero {
+            ctx.error(field, "must be above zero");
+        }
+    }
+    // Semaphores hold at most this many permits.
+    limits.max_connections = limits.max_connections.min(1 << 28);
+    limits.max_in_flight = limits.max_in_flight.min(1 << 28);
+    limits
 }
 
 fn service_name(env: &dyn Fn(&str) -> Option<String>) -> String {

@@ -58,6 +58,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub responses: ResponsesConfig,
     pub audit: Option<AuditConfig>,
+    /// The HTTP edge's limits (`[server]`).
+    pub server: ServerLimits,
     /// Traces over OTLP, when `[telemetry]` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for them.
     pub telemetry: Option<TelemetryConfig>,
     /// Policy rules, first match wins.
@@ -130,6 +132,39 @@ pub struct AuditConfig {
     pub include_content: bool,
     /// The most bytes of a prompt or a completion that are logged.
     pub max_content: usize,
+}
+
+/// `[server]`: what the HTTP edge allows a client connection (read at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Time for a request head to arrive whole, from its first byte.
+    pub header_timeout: Duration,
+    /// How long a connection may wait, idle, for its next request.
+    pub idle_timeout: Duration,
+    /// How long a client may leave its answer unread (its socket buffer full) before the
+    /// connection is dropped, freeing the upstream request.
+    pub write_timeout: Duration,
+    /// Connections served at once; one more is told 503 and closed.
+    pub max_connections: usize,
+    /// Requests served at once; one more is told 503.
+    pub max_in_flight: usize,
+    /// Header fields in a request head, and bytes of the head (431 beyond).
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_in_flight: 10_000,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// `[telemetry]`: where traces go.

@@ -31,6 +31,20 @@ pub struct RawConfig {
     pub limits: Option<RawLimits>,
     pub audit: Option<RawAudit>,
     pub telemetry: Option<RawTelemetry>,
+    pub server: Option<RawServer>,
+}
+
+/// `[server]`: the HTTP edge's limits.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub write_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_in_flight: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_header_bytes: Option<SizeValue>,
 }
 
 /// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP.

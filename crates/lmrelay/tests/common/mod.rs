@@ -97,8 +97,14 @@ impl Env {
         } else {
             "[health]\ninterval = \"0s\"\n"
         };
+        // A test may set its own body limit in `top`.
+        let max_body = if top.contains("max_body") {
+            ""
+        } else {
+            "max_body = \"64KiB\"\n"
+        };
         let text = format!(
-            "listen = \"127.0.0.1:0\"\nmax_body = \"64KiB\"\ndrain_timeout = \"2s\"\n{top}\n{health}\n{shared}\n{extra}\n"
+            "listen = \"127.0.0.1:0\"\n{max_body}drain_timeout = \"2s\"\n{top}\n{health}\n{shared}\n{extra}\n"
         );
         let config = parse_str(&text, Format::Toml, "test.toml", &|_| None).expect("valid config");
         let gateway = Gateway::bind(config).await.expect("bind");
