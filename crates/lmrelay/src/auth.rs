@@ -25,8 +25,9 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            // The scheme is case-insensitive (RFC 9110): `Bearer`, `bearer`, `BEARER`.
+            let (scheme, token) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(str::trim);
     bearer
@@ -110,9 +111,30 @@ mod tests {
     }
 
     #[test]
-    fn auth_none_admits_anyone() {
+    fn auth_none_admits_anyone_without_a_key_but_not_a_wrong_key() {
         let c = config("auth = \"none\"");
         assert!(authenticate(&c, &HeaderMap::new()).expect("open").is_none());
+        let a = authenticate(&c, &headers("authorization", "Bearer secret-a")).expect("ok");
+        assert_eq!(a.map(|k| k.name.clone()).as_deref(), Some("a"));
+        assert!(matches!(
+            authenticate(&c, &headers("authorization", "Bearer wrong")),
+            Err(GatewayError::Unauthorized)
+        ));
+    }
+
+    #[test]
+    fn the_bearer_scheme_in_any_case() {
+        let c = config("");
+        for v in [
+            "Bearer secret-a",
+            "bearer secret-a",
+            "BEARER secret-a",
+            "bEaReR  secret-a",
+        ] {
+            let k = authenticate(&c, &headers("authorization", v)).expect(v);
+            assert_eq!(k.map(|k| k.name.clone()).as_deref(), Some("a"), "{v}");
+        }
+        assert!(presented_key(&headers("authorization", "Basic secret-a")).is_none());
     }
 
     #[test]

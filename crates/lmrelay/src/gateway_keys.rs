@@ -120,6 +120,9 @@ impl GatewayKeys {
         });
         match (found, auth) {
             (Some(k), _) => Ok(Some(k)),
+            // A key that matches none is refused even where anonymous access is open: a
+            // caller who meant to be identified must not be served (and counted) as nobody.
+            (None, _) if presented.is_some() => Err(GatewayError::Unauthorized),
             (None, AuthMode::None) => Ok(None),
             (None, AuthMode::Default) => Err(GatewayError::Unauthorized),
         }
