@@ -6,13 +6,26 @@ use lmrelay_ir::{ApiError, ErrorKind};
 use lmrelay_providers::{FailureKind, UpstreamError, UpstreamRequest};
 use std::time::Duration;
 
+/// The most bytes of a whole upstream answer lmrelay reads (a model's answer, embeddings,
+/// a model list); a larger one is a failed attempt, not a memory hazard.
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// The most bytes of an upstream error body that are read (the rest is dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// Why a request got no HTTP answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("timed out")]
     Timeout,
-    #[error("connection failed: {0}")]
-    Connect(String),
+    /// What the client is told, and the error chain (host names, addresses, OS errors) that
+    /// only the log gets.
+    #[error("{summary}")]
+    Connect {
+        summary: &'static str,
+        detail: String,
+    },
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// Sends a request and waits for the response head (not the body) within `timeout`.
@@ -21,22 +34,58 @@ pub async fn send(
     req: UpstreamRequest,
     timeout: Duration,
 ) -> Result<reqwest::Response, SendError> {
-    let req = reqwest::Request::try_from(req).map_err(|e| SendError::Connect(e.to_string()))?;
+    let req = reqwest::Request::try_from(req).map_err(|e| SendError::Connect {
+        summary: "the request could not be built",
+        detail: e.to_string(),
+    })?;
     match tokio::time::timeout(timeout, client.execute(req)).await {
         Err(_) => Err(SendError::Timeout),
         Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout),
-        Ok(Err(e)) => Err(SendError::Connect(transport_message(&e))),
+        Ok(Err(e)) => Err(transport_failure(&e)),
         Ok(Ok(r)) => Ok(r),
     }
 }
 
-/// Reads a whole response body within `timeout`.
+/// Reads a whole answer within `timeout`, at most [`MAX_ANSWER`] bytes.
 pub async fn read_body(resp: reqwest::Response, timeout: Duration) -> Result<Bytes, SendError> {
-    match tokio::time::timeout(timeout, resp.bytes()).await {
+    read_limited(resp, timeout, MAX_ANSWER).await
+}
+
+/// Reads an error body within `timeout`, at most [`MAX_ERROR_BODY`] bytes (every provider's
+/// error object fits); a longer or unreadable one is dropped, and the status alone
+/// classifies the failure.
+pub async fn read_error_body(resp: reqwest::Response, timeout: Duration) -> Bytes {
+    match read_limited(resp, timeout, MAX_ERROR_BODY).await {
+        Ok(b) => b,
+        Err(_) => Bytes::new(),
+    }
+}
+
+/// Reads a body chunk by chunk, refusing it past `limit` bytes (the declared length is
+/// checked first, so an honest oversized answer is not read at all).
+async fn read_limited(
+    mut resp: reqwest::Response,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Bytes, SendError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(SendError::TooLarge(limit));
+    }
+    let read = async {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if buf.len() + chunk.len() > limit {
+                return Ok(Err(SendError::TooLarge(limit)));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(Ok(buf.freeze()))
+    };
+    match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(SendError::Timeout),
         Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout),
-        Ok(Err(e)) => Err(SendError::Connect(transport_message(&e))),
-        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(transport_failure(&e)),
+        Ok(Ok(result)) => result,
     }
 }
 
@@ -44,30 +93,40 @@ pub async fn read_body(resp: reqwest::Response, timeout: Duration) -> Result<Byt
 pub fn transport_error(err: &SendError) -> UpstreamError {
     let (failure, kind, status) = match err {
         SendError::Timeout => (FailureKind::Timeout, ErrorKind::Timeout, 504),
-        SendError::Connect(_) => (FailureKind::Connection, ErrorKind::BadGateway, 502),
+        SendError::Connect { .. } | SendError::TooLarge(_) => {
+            (FailureKind::Connection, ErrorKind::BadGateway, 502)
+        }
     };
+    if let SendError::Connect { detail, .. } = err {
+        tracing::debug!(error = %detail, "upstream transport failure");
+    }
     UpstreamError::new(
         failure,
         ApiError::new(kind, format!("The upstream request failed: {err}")).with_status(status),
     )
 }
 
-/// reqwest's error chain without the URL (which may carry credentials in a query string).
-pub fn transport_message(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_connect() {
-        "could not connect".to_owned()
+/// A reqwest failure: a summary for the client, and the error chain without the URL (which
+/// may carry credentials in a query string) for the log.
+pub fn transport_failure(e: &reqwest::Error) -> SendError {
+    let summary = if e.is_connect() {
+        "could not connect"
     } else if e.is_body() || e.is_decode() {
-        "the response body was cut off".to_owned()
+        "the response body was cut off"
     } else {
-        "the request failed".to_owned()
+        "the request failed"
     };
+    let mut msg = summary.to_owned();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
         source = s.source();
     }
-    msg
+    SendError::Connect {
+        summary,
+        detail: msg,
+    }
 }
 
 /// The upstream's own request id, for the `x-upstream-request-id` header.

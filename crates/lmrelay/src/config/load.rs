@@ -776,6 +776,11 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             ),
             idle: ctx.duration(&at("idle_timeout"), p.idle_timeout.as_deref(), uniform.idle),
             total: timeout,
+            stream: ctx.duration(
+                &at("stream_timeout"),
+                p.stream_timeout.as_deref(),
+                uniform.stream,
+            ),
         };
         for (field, d) in [
             ("timeout", timeouts.total),
@@ -783,6 +788,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             ("header_timeout", timeouts.header),
             ("first_token_timeout", timeouts.first_token),
             ("idle_timeout", timeouts.idle),
+            ("stream_timeout", timeouts.stream),
         ] {
             if d.is_zero() {
                 ctx.error(&at(field), "a time limit must be longer than zero");

@@ -232,7 +232,12 @@ pub struct Timeouts {
     pub idle: Duration,
     /// A whole non-streamed request.
     pub total: Duration,
+    /// A whole stream, from sending the request to its last event.
+    pub stream: Duration,
 }
+
+/// How long a stream may last by default (`stream_timeout`).
+pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Timeouts {
     /// Every limit derived from one `timeout`, as before the finer fields existed.
@@ -243,6 +248,7 @@ impl Timeouts {
             first_token: timeout,
             idle: timeout,
             total: timeout,
+            stream: DEFAULT_STREAM_TIMEOUT.max(timeout),
         }
     }
 }

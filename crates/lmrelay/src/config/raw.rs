@@ -150,6 +150,7 @@ pub struct RawProvider {
     pub connect_timeout: Option<String>,
     pub header_timeout: Option<String>,
     pub first_token_timeout: Option<String>,
+    pub stream_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub weight: Option<u32>,
     #[serde(default)]

@@ -450,9 +450,7 @@ impl Attempts<'_> {
         }
         if !status.is_success() {
             let headers = resp.headers().clone();
-            let body = upstream::read_body(resp, limits.idle)
-                .await
-                .unwrap_or_default();
+            let body = upstream::read_error_body(resp, limits.idle).await;
             let adapter = provider.chat_adapter(&candidate.model);
             let mut err = adapter.error(status.as_u16(), &headers, &body);
             // A rate limit without `retry-after` lasts until the spent budget resets.

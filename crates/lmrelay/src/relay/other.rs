@@ -55,7 +55,7 @@ pub async fn embed(
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let body = upstream::read_body(resp, timeout).await.unwrap_or_default();
+                let body = upstream::read_error_body(resp, timeout).await;
                 Err(provider.adapter.error(status, &headers, &body))
             }
             Err(e) => Err(transport_error(&e)),

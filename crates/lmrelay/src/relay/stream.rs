@@ -23,6 +23,46 @@ use lmrelay_providers::UpstreamError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The most bytes an upstream may send without completing an event (an SSE event, an
+/// NDJSON line, an event-stream message): what a stream makes the gateway buffer is bounded.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Counts the bytes fed to a decoder since it last completed an event.
+#[derive(Default)]
+struct Pending(usize);
+
+impl Pending {
+    /// Feeds a chunk; `Err` once more than [`MAX_EVENT_BYTES`] are held without an event.
+    fn feed(
+        &mut self,
+        decoder: &mut dyn StreamDecoder,
+        chunk: &[u8],
+        events: &mut Vec<StreamEvent>,
+    ) -> Result<(), UpstreamError> {
+        let before = events.len();
+        decoder.feed(chunk, events);
+        if events.len() > before {
+            self.0 = 0;
+        } else {
+            self.0 += chunk.len();
+        }
+        if self.0 > MAX_EVENT_BYTES {
+            return Err(UpstreamError::new(
+                FailureKind::StreamError,
+                lmrelay_ir::ApiError::new(
+                    lmrelay_ir::ErrorKind::BadGateway,
+                    format!(
+                        "The upstream stream sent more than {MAX_EVENT_BYTES} bytes without \
+                         completing an event."
+                    ),
+                )
+                .with_status(502),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Reads the upstream stream until its first event with content, then commits the response
 /// head and hands the rest to a [`StreamRelay`]. A failure before that point is returned, so
 /// the attempt loop can still fail over and the client still gets a status.
@@ -42,6 +82,7 @@ pub(super) async fn start(
     let mut upstream = resp.bytes_stream().boxed();
     let mut decoder = provider.chat_adapter(&candidate.model).stream_decoder();
     let mut events = Vec::new();
+    let mut pending = Pending::default();
     let mut ended = false;
     let visible = |e: &StreamEvent| has_content(e, meta.include_reasoning);
     // `Start` and `Usage` alone (Anthropic's `message_start`, OpenAI's role chunk) commit
@@ -49,10 +90,9 @@ pub(super) async fn start(
     while !ended && !events.iter().any(visible) {
         match tokio::time::timeout_at(deadline, upstream.next()).await {
             Err(_) => return Err(transport_error(&SendError::Timeout)),
-            Ok(Some(Ok(chunk))) => decoder.feed(&chunk, &mut events),
+            Ok(Some(Ok(chunk))) => pending.feed(&mut *decoder, &chunk, &mut events)?,
             Ok(Some(Err(e))) => {
-                let msg = upstream::transport_message(&e);
-                return Err(transport_error(&SendError::Connect(msg)));
+                return Err(transport_error(&upstream::transport_failure(&e)));
             }
             Ok(None) => {
                 decoder.finish(&mut events);
@@ -109,6 +149,8 @@ pub(super) async fn start(
         events,
         out: BytesMut::with_capacity(4096),
         idle: limits.idle,
+        deadline: tokio::time::Instant::from_std(sent + limits.stream),
+        pending,
         ended,
         done: false,
         outcome: Some({
@@ -168,6 +210,9 @@ struct StreamRelay {
     events: Vec<StreamEvent>,
     out: BytesMut,
     idle: Duration,
+    /// When the whole stream is due (`stream_timeout`).
+    deadline: tokio::time::Instant,
+    pending: Pending,
     ended: bool,
     done: bool,
     /// Finished (with the stream's usage) when the relay is dropped.
@@ -238,8 +283,18 @@ impl StreamRelay {
             if self.done {
                 return None;
             }
-            match tokio::time::timeout(self.idle, self.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => self.decoder.feed(&chunk, &mut self.events),
+            let due = (tokio::time::Instant::now() + self.idle).min(self.deadline);
+            match tokio::time::timeout_at(due, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let fed = self
+                        .pending
+                        .feed(&mut *self.decoder, &chunk, &mut self.events);
+                    if let Err(e) = fed {
+                        self.fail(e.kind);
+                        self.events.push(StreamEvent::Error(e.error));
+                        self.ended = true;
+                    }
+                }
                 Ok(Some(Err(_))) => {
                     self.fail(FailureKind::Connection);
                     self.decoder.finish(&mut self.events);
@@ -247,6 +302,19 @@ impl StreamRelay {
                 }
                 Ok(None) => {
                     self.decoder.finish(&mut self.events);
+                    self.ended = true;
+                }
+                Err(_) if tokio::time::Instant::now() >= self.deadline => {
+                    // Too long in all: the client gets what came, then an error; the
+                    // provider's health is not blamed for a long answer.
+                    self.failed = true;
+                    self.events.push(StreamEvent::Error(
+                        lmrelay_ir::ApiError::new(
+                            lmrelay_ir::ErrorKind::Timeout,
+                            "The stream lasted longer than the provider's stream_timeout.",
+                        )
+                        .with_status(504),
+                    ));
                     self.ended = true;
                 }
                 Err(_) => {
