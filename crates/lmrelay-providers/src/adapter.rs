@@ -74,6 +74,8 @@ pub struct Target<'a> {
     /// a same-protocol upstream understands (for example `anthropic-beta`).
     pub client: Dialect,
     pub client_headers: &'a HeaderMap,
+    /// The `anthropic-beta` flags (globs) a client may pass on (`allowed_betas`).
+    pub allowed_betas: &'a [String],
     /// The AWS region for Bedrock's SigV4 signature (`aws_region` in the config).
     pub aws_region: Option<&'a str>,
     /// Extra headers from the provider's `headers` setting (never credentials: the config

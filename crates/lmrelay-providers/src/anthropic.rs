@@ -105,15 +105,35 @@ fn headers(target: &Target<'_>) -> Vec<(&'static str, String)> {
     if let Some(k) = target.api_key {
         h.push(("x-api-key", k.to_owned()));
     }
-    // Beta flags mean something only to Anthropic, and only when the client chose them.
+    // Beta flags mean something only to Anthropic, only when the client chose them, and
+    // only those the operator allows (some make Anthropic act on the operator's key).
     if target.client == Dialect::Anthropic {
-        if let Some(beta) = target
-            .client_headers
-            .get("anthropic-beta")
-            .and_then(|v| v.to_str().ok())
-        {
-            h.push(("anthropic-beta", beta.to_owned()));
+        if let Some(betas) = allowed_betas(target) {
+            h.push(("anthropic-beta", betas));
         }
     }
     h
+}
+
+/// The client's `anthropic-beta` flags that `allowed_betas` admits, comma-separated.
+fn allowed_betas(target: &Target<'_>) -> Option<String> {
+    let mut out = String::new();
+    for value in target.client_headers.get_all("anthropic-beta") {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for flag in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            if target
+                .allowed_betas
+                .iter()
+                .any(|p| crate::glob::matches(p, flag))
+            {
+                if !out.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(flag);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }

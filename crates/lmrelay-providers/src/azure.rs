@@ -217,6 +217,7 @@ mod tests {
             preset: None,
             client: Dialect::OpenAi,
             client_headers: headers,
+            allowed_betas: &[],
             aws_region: None,
             headers: &[],
             now_unix_ms: 0,

@@ -332,6 +332,7 @@ mod tests {
             preset: None,
             client: Dialect::OpenAi,
             client_headers: headers,
+            allowed_betas: &[],
             aws_region: Some("us-east-1"),
             headers: &[],
             now_unix_ms: SUITE_TIME_MS,

@@ -92,6 +92,7 @@ mod tests {
             preset: None,
             client: Dialect::Anthropic,
             client_headers: headers,
+            allowed_betas: &[],
             aws_region: None,
             headers: &[],
             now_unix_ms: 0,

@@ -12,6 +12,7 @@ mod bedrock;
 mod classify;
 mod cohere;
 mod gemini;
+pub mod glob;
 mod ollama;
 mod openai;
 mod openai_responses;

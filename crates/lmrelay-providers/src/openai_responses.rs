@@ -91,6 +91,7 @@ mod tests {
             preset: None,
             client: Dialect::OpenAiResponses,
             client_headers: &headers,
+            allowed_betas: &[],
             aws_region: None,
             headers: &[("x-extra".to_owned(), "1".to_owned())],
             now_unix_ms: 0,

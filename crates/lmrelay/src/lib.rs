@@ -12,7 +12,7 @@ pub mod dashboard;
 pub mod edge;
 pub mod error;
 pub mod gateway_keys;
-pub mod glob;
+pub use lmrelay_providers::glob;
 pub mod handlers;
 pub mod health;
 pub mod images;

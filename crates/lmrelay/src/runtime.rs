@@ -219,6 +219,7 @@ impl Provider {
             preset: self.preset,
             client,
             client_headers,
+            allowed_betas: &self.config.allowed_betas,
             aws_region: self.config.aws_region.as_deref(),
             headers: &self.config.headers,
             now_unix_ms: crate::now_ms(),

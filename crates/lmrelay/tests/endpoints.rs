@@ -225,6 +225,43 @@ async fn anthropic_prefix_beta_query_and_beta_header() {
         Some("upstream-key"),
         "the upstream key replaces the client's"
     );
+    // Only the betas the operator allows pass: the MCP connector (which makes Anthropic
+    // fetch URLs the client names, on the operator's key) is not among the defaults.
+    let resp = env
+        .http
+        .post(format!("{}/v1/messages", env.url))
+        .header("anthropic-version", "2023-06-01")
+        .header(
+            "anthropic-beta",
+            "mcp-client-2025-04-04, interleaved-thinking-2025-05-14,files-api-2025-04-14",
+        )
+        .header("anthropic-beta", "claude-code-20250219")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let rec = env.anthropic.last_request().expect("request");
+    assert_eq!(
+        rec.header("anthropic-beta"),
+        Some("interleaved-thinking-2025-05-14,claude-code-20250219")
+    );
+    let resp = env
+        .http
+        .post(format!("{}/v1/messages", env.url))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "mcp-client-2025-04-04")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let rec = env.anthropic.last_request().expect("request");
+    assert_eq!(
+        rec.header("anthropic-beta"),
+        None,
+        "nothing allowed, no header"
+    );
     // Beta flags are not sent to other upstreams' formats (or anywhere else).
     let body = Client::Anthropic.chat("to-openai", "beta", false, false);
     let resp = env

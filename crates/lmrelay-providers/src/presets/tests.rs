@@ -55,6 +55,7 @@ fn target<'a>(
         preset: Some(p),
         client: Dialect::OpenAi,
         client_headers: headers,
+        allowed_betas: &[],
         aws_region: None,
         headers: extra,
         now_unix_ms: 0,

@@ -140,6 +140,10 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         region: None,
         aws_region: None,
         headers: Vec::new(),
+        allowed_betas: super::DEFAULT_BETAS
+            .iter()
+            .map(|b| (*b).to_owned())
+            .collect(),
         timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
         prices: HashMap::new(),

@@ -749,6 +749,19 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             None
         };
         let headers = provider_headers(&p.headers, kind, &at, ctx);
+        let allowed_betas = match p.allowed_betas.clone() {
+            Some(b) if kind != ProviderKind::Anthropic => {
+                if !b.is_empty() {
+                    ctx.error(&at("allowed_betas"), "applies to the anthropic type only");
+                }
+                b
+            }
+            Some(b) => b,
+            None => super::DEFAULT_BETAS
+                .iter()
+                .map(|b| (*b).to_owned())
+                .collect(),
+        };
         let responses_models = responses_switch(&p, kind, &at, ctx);
         if p.models.is_empty() {
             ctx.error(
@@ -804,6 +817,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             region: p.region,
             aws_region,
             headers,
+            allowed_betas,
             timeouts,
             weight: p.weight.unwrap_or(1),
             prices: p

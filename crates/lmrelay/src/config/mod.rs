@@ -236,6 +236,27 @@ pub struct Timeouts {
     pub stream: Duration,
 }
 
+/// The `anthropic-beta` flags a client may switch on by default: the features of Claude Code
+/// and the SDKs that change how the model answers. Flags that make Anthropic act on the
+/// client's behalf with the operator's key — the MCP connector (`mcp-client-*`), which
+/// fetches URLs the client chooses, the Files API, code execution — need `allowed_betas`.
+pub const DEFAULT_BETAS: &[&str] = &[
+    "claude-code-*",
+    "interleaved-thinking-*",
+    "fine-grained-tool-streaming-*",
+    "token-efficient-tools-*",
+    "context-1m-*",
+    "context-management-*",
+    "prompt-caching-*",
+    "extended-cache-ttl-*",
+    "output-128k-*",
+    "computer-use-*",
+    "effort-*",
+    "tool-search-*",
+    "structured-outputs-*",
+    "oauth-*",
+];
+
 /// How long a stream may last by default (`stream_timeout`).
 pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -309,6 +330,9 @@ pub struct ProviderConfig {
     /// Extra request headers (openai type and presets only; never credentials), sent over
     /// the preset's defaults.
     pub headers: Vec<(String, String)>,
+    /// The `anthropic-beta` flags (globs) an Anthropic client may pass to an anthropic
+    /// provider; others are dropped.
+    pub allowed_betas: Vec<String>,
     pub timeouts: Timeouts,
     pub weight: u32,
     pub prices: HashMap<String, Price>,

@@ -168,6 +168,8 @@ pub struct RawProvider {
     /// Extra request headers (openai and its presets), such as OpenRouter's attribution.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// anthropic type: the `anthropic-beta` flags (globs) a client may switch on.
+    pub allowed_betas: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

@@ -595,3 +595,28 @@ fn telemetry_from_the_section_or_the_standard_environment() {
     };
     assert!(from_env(&disabled).telemetry.is_none());
 }
+
+#[test]
+fn allowed_betas_default_and_only_for_anthropic() {
+    let c = parse(
+        "[[providers]]\nname = \"an\"\ntype = \"anthropic\"\nkeys = [\"k\"]\nmodels = [\"*\"]\n\
+         [[providers]]\nname = \"an2\"\ntype = \"anthropic\"\nkeys = [\"k\"]\nmodels = [\"*\"]\n\
+         allowed_betas = [\"*\"]\n",
+    )
+    .expect("valid");
+    assert!(c.providers[0]
+        .allowed_betas
+        .iter()
+        .any(|b| b == "claude-code-*"));
+    assert!(!c.providers[0]
+        .allowed_betas
+        .iter()
+        .any(|b| b.starts_with("mcp")));
+    assert_eq!(c.providers[1].allowed_betas, ["*"]);
+    let errs = parse(
+        "[[providers]]\nname = \"oa\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"*\"]\n\
+         allowed_betas = [\"x\"]\n",
+    )
+    .expect_err("openai has no betas");
+    assert!(errs.to_string().contains("allowed_betas"), "{errs}");
+}

@@ -1,4 +1,4 @@
-//! Glob matching for model names (`gpt-4o*`, `claude-?-*`, `*`).
+//! Glob matching for model names (`gpt-4o*`, `claude-?-*`, `*`) and beta flags.
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters and `?` one.
 pub fn matches(pattern: &str, name: &str) -> bool {
