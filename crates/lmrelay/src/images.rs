@@ -4,14 +4,16 @@
 //! and replaced by base64 data. Downloads are bounded (16 images, 20 MiB each, 50 MiB and 30 s
 //! in all per request), only `http(s)` is followed, redirects and proxies are not, the body
 //! must be an image, and hosts that resolve to private, loopback or link-local addresses are
-//! refused unless the operator allows them. The checked addresses are the ones connected to,
-//! so a second DNS answer cannot swap in an internal host (server-side request forgery).
+//! refused unless the operator allows them. One shared client does every download; its DNS
+//! resolver checks the addresses and hands the connector only those, so a second DNS answer
+//! cannot swap in an internal host (server-side request forgery).
 
 use base64::Engine;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use lmrelay_ir::{ApiError, ChatRequest, ContentPart, ImageSource};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The most images one request may have fetched.
@@ -109,33 +111,23 @@ async fn fetch(
     let host = parsed
         .host_str()
         .ok_or_else(|| refuse("the URL has no host"))?
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|_| refuse("its host does not resolve"))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(refuse("its host does not resolve"));
+        .trim_matches(['[', ']']);
+    // An address in the URL is never resolved: check it here.
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if !allow_private && !is_public(ip) {
+            return Err(refuse("its host is a private or local address"));
+        }
     }
-    if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
-        return Err(refuse("its host is a private or local address"));
-    }
-    // A client of its own: it connects only to the addresses checked above, never through a
-    // proxy, and never follows a redirect.
-    let client = reqwest::Client::builder()
-        .resolve_to_addrs(&host, &addrs)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|_| refuse("it could not be downloaded"))?;
-    let resp = client
-        .get(parsed)
-        .send()
-        .await
-        .map_err(|_| refuse("it could not be downloaded"))?;
+    let resp =
+        client(allow_private)
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| match resolve_failure(&e) {
+                Some(ResolveError::NotPublic) => refuse("its host is a private or local address"),
+                Some(ResolveError::NotFound) => refuse("its host does not resolve"),
+                None => refuse("it could not be downloaded"),
+            })?;
     if !resp.status().is_success() {
         return Err(refuse(&format!(
             "the server answered {}",
@@ -169,6 +161,70 @@ async fn fetch(
     Ok(ImageSource::Base64 { media_type, data })
 }
 
+/// The shared download client for `allow_private`: no proxy, no redirects, and a resolver
+/// that only hands out the addresses it may connect to.
+fn client(allow_private: bool) -> &'static reqwest::Client {
+    static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
+    static ANY: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if allow_private { &ANY } else { &PUBLIC };
+    cell.get_or_init(|| {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedResolver { allow_private }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Why a host was not resolved for a download.
+#[derive(Debug, thiserror::Error)]
+enum ResolveError {
+    #[error("the host does not resolve")]
+    NotFound,
+    #[error("the host resolves to a private or local address")]
+    NotPublic,
+}
+
+/// Resolves with the system resolver, then refuses hosts with any non-public address.
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            type BoxError = Box<dyn std::error::Error + Send + Sync>;
+            let refused = |e: ResolveError| -> BoxError { Box::new(e) };
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|_| refused(ResolveError::NotFound))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(refused(ResolveError::NotFound));
+            }
+            if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err(refused(ResolveError::NotPublic));
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The resolver's refusal inside a failed download, if that is why it failed.
+fn resolve_failure(e: &reqwest::Error) -> Option<&ResolveError> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<ResolveError>() {
+            return Some(r);
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// The image type the magic bytes announce, if any.
 fn image_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
@@ -198,6 +254,7 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0 // 0.0.0.0/8, "this network"
+                || (a == 192 && b == 88 && c == 99) // 192.88.99.0/24, 6to4 relay anycast
                 || (a == 100 && (b & 0xC0) == 64) // 100.64.0.0/10, shared (CGNAT)
                 || (a == 192 && b == 0 && c == 0) // 192.0.0.0/24, protocol assignments
                 || (a == 198 && (b & 0xFE) == 18) // 198.18.0.0/15, benchmarking
@@ -208,8 +265,12 @@ fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
-            // ::/96 (IPv4-compatible, deprecated) and the NAT64 prefixes embed IPv4.
-            if s[..6] == [0, 0, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b) {
+            // Local-use NAT64 (64:ff9b:1::/48) reaches whatever the local translator does.
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                return false;
+            }
+            // ::/96 (IPv4-compatible, deprecated) and the well-known NAT64 prefix embed IPv4.
+            if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
                 let v4 = std::net::Ipv4Addr::new(
                     (s[6] >> 8) as u8,
                     s[6] as u8,
@@ -234,6 +295,8 @@ fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
                 || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // 100::/64, discard-only
+                || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23: Teredo, benchmarking, ORCHID…
                 || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
@@ -277,6 +340,12 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
+            "64:ff9b:1::808:808",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",
+            "100::1",
+            "192.88.99.1",
         ];
         for ip in private {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");

@@ -402,6 +402,19 @@ async fn url_images_are_downloaded_for_ollama_with_ssrf_guard() {
         .await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
     assert!(Client::OpenAi.error_message(&bytes).contains("private"));
+    // A host name is checked by what it resolves to (in the download client's resolver).
+    let mut named = body.clone();
+    named["messages"][0]["content"][1]["image_url"]["url"] =
+        json!(format!("http://localhost:{}/cat.png", addr.port()));
+    let (status, _, bytes) = env
+        .post(Client::OpenAi, "/v1/chat/completions", &named)
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        Client::OpenAi.error_message(&bytes).contains("private"),
+        "{}",
+        Client::OpenAi.error_message(&bytes)
+    );
     assert!(env.ollama.requests().is_empty());
     env.stop().await;
     // Allowed explicitly, the image is fetched and sent inline.
