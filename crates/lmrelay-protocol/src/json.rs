@@ -5,6 +5,9 @@ use lmrelay_ir::ApiError;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+/// The most characters of a field path an error names.
+const MAX_PATH: usize = 120;
+
 /// Decodes a request body, turning serde's error into a 400 that names the field at fault
 /// (for example `messages[0].content: invalid type: integer, expected a string`).
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -15,7 +18,16 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let mut path = e.path().to_string();
+        // A path through deeply nested JSON is cut to what helps a reader find it.
+        if path.len() > MAX_PATH {
+            let mut end = MAX_PATH;
+            while !path.is_char_boundary(end) {
+                end -= 1;
+            }
+            path.truncate(end);
+            path.push('…');
+        }
         let inner = e.into_inner();
         let msg = if inner.is_syntax() || inner.is_eof() {
             format!("The request body is not valid JSON: {inner}")

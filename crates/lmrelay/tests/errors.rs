@@ -378,3 +378,101 @@ async fn an_upstream_that_only_pings_does_not_hold_the_client() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     env.stop().await;
 }
+
+/// Bodies a hostile or broken client sends: each gets a 400 in the client's shape that names
+/// what is wrong, and the gateway keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_a_400_naming_the_field() {
+    let env = Env::start_with_top("max_body = \"8MiB\"", "").await;
+    let msgs = serde_json::json!([{"role": "user", "content": "hi"}]);
+    let tools: Vec<serde_json::Value> = (0..600)
+        .map(|i| serde_json::json!({"type": "function", "function": {"name": format!("f{i}")}}))
+        .collect();
+    let many: Vec<serde_json::Value> = (0..10_001)
+        .map(|_| serde_json::json!({"role": "user", "content": "x"}))
+        .collect();
+    let nested = format!(
+        "{{\"model\":\"to-openai\",\"messages\":[{{\"role\":\"user\",\"content\":\"x\"}}],\"metadata\":{}{}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
+        (
+            b"{\"model\":\"to-openai\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}"
+                .to_vec(),
+            None,
+        ),
+        (nested.into_bytes(), None),
+        (
+            br#"{"model":"to-openai","messages":[{"role":"user","content":"x"}],"max_tokens":1e400}"#
+                .to_vec(),
+            Some("max_tokens"),
+        ),
+        (
+            br#"{"model":"to-openai","model":"x","messages":[{"role":"user","content":"x"}]}"#
+                .to_vec(),
+            None,
+        ),
+        (
+            serde_json::json!({"model": "to-openai", "messages": msgs, "max_tokens": 1_000_000_000_000u64})
+                .to_string()
+                .into_bytes(),
+            Some("max_tokens"),
+        ),
+        (
+            serde_json::json!({"model": "to-openai", "messages": msgs, "n": 100_000})
+                .to_string()
+                .into_bytes(),
+            Some("n"),
+        ),
+        (
+            serde_json::json!({"model": "to-openai", "messages": msgs, "tools": tools})
+                .to_string()
+                .into_bytes(),
+            Some("tools"),
+        ),
+        (
+            serde_json::json!({"model": "to-openai", "messages": many})
+                .to_string()
+                .into_bytes(),
+            Some("messages"),
+        ),
+    ];
+    for (body, param) in cases {
+        let (status, _, bytes) = env
+            .post_raw(Client::OpenAi, "/v1/chat/completions", body.clone())
+            .await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(
+            status,
+            400,
+            "{}: {text}",
+            String::from_utf8_lossy(&body[..80.min(body.len())])
+        );
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON error");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{text}");
+        if let Some(p) = param {
+            assert_eq!(v["error"]["param"], p, "{text}");
+        }
+        assert!(text.len() < 2048, "a short error: {text}");
+    }
+    // The same bounds in Anthropic's shape.
+    let body = serde_json::json!({"model": "to-openai", "max_tokens": 10, "messages": msgs,
+        "tools": (0..600).map(|i| serde_json::json!({"name": format!("f{i}"), "input_schema": {"type": "object"}})).collect::<Vec<_>>()});
+    let (status, _, bytes) = env.post(Client::Anthropic, "/v1/messages", &body).await;
+    assert_eq!(status, 400);
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON error");
+    assert_eq!(v["type"], "error");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("tools"));
+    let ok = Client::OpenAi.chat("to-openai", "still fine", false, false);
+    assert_eq!(
+        env.post(Client::OpenAi, "/v1/chat/completions", &ok)
+            .await
+            .0,
+        200
+    );
+    env.stop().await;
+}

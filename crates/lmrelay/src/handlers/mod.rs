@@ -293,6 +293,9 @@ async fn serve_chat(
         Ok(c) => c,
         Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
     };
+    if let Err(e) = crate::bounds::check(&chat) {
+        return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response();
+    }
     seen.model = Some(chat.model.clone());
     if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
         return ErrorReply::new(protocol, e).into_response();
