@@ -34,6 +34,8 @@ pub struct KeyRecord {
     pub budget_usd: Option<f64>,
     #[serde(default)]
     pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
     #[serde(default)]
     pub disabled: bool,
     pub created_ms: u64,
@@ -89,6 +91,7 @@ impl KeyRecord {
             tpm: self.tpm,
             budget_usd: self.budget_usd,
             regions: self.regions.clone(),
+            max_concurrent: self.max_concurrent,
         }
     }
 }
@@ -206,6 +209,7 @@ mod tests {
             tpm: None,
             budget_usd: None,
             regions: vec![],
+            max_concurrent: None,
             disabled,
             created_ms: 1,
         }
@@ -256,6 +260,7 @@ mod tests {
             tpm: None,
             budget_usd: None,
             regions: vec![],
+            max_concurrent: None,
         };
         let index = config_index(&[cfg]);
         assert!(index.contains_key(&digest("s")));

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod bounds;
 pub mod cache;
+pub mod concurrency;
 pub mod config;
 pub mod dashboard;
 pub mod edge;

@@ -255,6 +255,7 @@ mod tests {
             tpm,
             budget_usd: budget,
             regions: vec![],
+            max_concurrent: None,
         }
     }
 

@@ -26,6 +26,8 @@ pub struct Live {
     pub usage: Arc<UsageRecorder>,
     /// Traces over OTLP, when configured.
     pub telemetry: Option<crate::telemetry::Telemetry>,
+    /// Gateway keys' requests in flight (`max_concurrent`).
+    pub concurrency: crate::concurrency::KeyConcurrency,
     /// Recent activity for the dashboard: per-second series and the latest exchanges.
     pub activity: crate::activity::Activity,
     /// Set to `true` when the gateway shuts down: long-lived answers (the dashboard's event
@@ -86,6 +88,7 @@ impl Live {
         };
         let live = Live {
             telemetry,
+            concurrency: Default::default(),
             health: Arc::new(MemoryHealth::default()),
             store,
             upstream_keys: UpstreamKeys::default(),
@@ -109,6 +112,7 @@ impl Live {
         Arc::new(Live {
             audit: None,
             telemetry: None,
+            concurrency: Default::default(),
             health: Arc::new(MemoryHealth::default()),
             store: Arc::new(MemoryStore::default()),
             upstream_keys: UpstreamKeys::default(),

@@ -216,6 +216,7 @@ mod tests {
             tpm: Some(1000),
             budget_usd: Some(1.0),
             regions: vec![],
+            max_concurrent: None,
         });
         let r = UsageRecorder::default();
         let store = MemoryStore::default();

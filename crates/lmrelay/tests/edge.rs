@@ -239,3 +239,46 @@ async fn a_client_that_stops_reading_is_dropped_and_frees_its_slot() {
     assert!(!String::from_utf8_lossy(&answer).contains("[DONE]"));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_key_over_max_concurrent_gets_a_429_and_others_are_served() {
+    let keys = "[[keys]]\nname = \"one-at-a-time\"\nkey = \"k-one\"\nmodels = [\"*\"]\nmax_concurrent = 1\n\
+                [[keys]]\nname = \"other\"\nkey = \"k-other\"\nmodels = [\"*\"]\n";
+    let env = Env::start_with(keys).await;
+    env.openai.faults().set_latency_ms(1000);
+    let send = |key: &'static str| {
+        let (url, http) = (env.url.clone(), env.http.clone());
+        async move {
+            let body = Client::OpenAi.chat("to-openai", "hi", false, false);
+            let resp = http
+                .post(format!("{url}/v1/chat/completions"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {key}"))
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("answer");
+            let status = resp.status().as_u16();
+            (status, resp.bytes().await.expect("body"))
+        }
+    };
+    let first = tokio::spawn(send("k-one"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, bytes) = send("k-one").await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&bytes));
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_concurrent")),
+        "{v}"
+    );
+    // Another key is not held back.
+    let (status, _) = send("k-other").await;
+    assert_eq!(status, 200);
+    assert_eq!(first.await.expect("join").0, 200);
+    // The slot was given back.
+    let (status, _) = send("k-one").await;
+    assert_eq!(status, 200);
+    env.stop().await;
+}

@@ -26,6 +26,7 @@ struct NewKey {
     budget_usd: Option<f64>,
     #[serde(default)]
     regions: Vec<String>,
+    max_concurrent: Option<u32>,
 }
 
 /// A key as admin answers show it: never the secret.
@@ -39,6 +40,7 @@ fn view(r: &KeyRecord) -> Value {
         "tpm": r.tpm,
         "budget_usd": r.budget_usd,
         "regions": r.regions,
+        "max_concurrent": r.max_concurrent,
         "disabled": r.disabled,
         "created_at": lmrelay_protocol::time::rfc3339_from_unix_ms(r.created_ms),
     })
@@ -55,6 +57,7 @@ fn config_view(k: &crate::config::KeyConfig) -> Value {
         "tpm": k.tpm,
         "budget_usd": k.budget_usd,
         "regions": k.regions,
+        "max_concurrent": k.max_concurrent,
         "disabled": false,
     })
 }
@@ -94,7 +97,11 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
             Some("name"),
         );
     }
-    for (field, v) in [("rpm", new.rpm), ("tpm", new.tpm)] {
+    for (field, v) in [
+        ("rpm", new.rpm),
+        ("tpm", new.tpm),
+        ("max_concurrent", new.max_concurrent.map(u64::from)),
+    ] {
         if v == Some(0) {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -120,6 +127,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
         tpm: new.tpm,
         budget_usd: new.budget_usd,
         regions: new.regions,
+        max_concurrent: new.max_concurrent,
         disabled: false,
         created_ms: crate::now_ms(),
     };

@@ -1321,6 +1321,12 @@ fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> 
                 );
             }
         }
+        if k.max_concurrent == Some(0) {
+            ctx.error(
+                &at("max_concurrent"),
+                "a limit of 0 refuses every request; leave it out for no limit",
+            );
+        }
         if k.budget_usd.is_some_and(|b| !b.is_finite() || b < 0.0) {
             ctx.error(
                 &at("budget_usd"),
@@ -1335,6 +1341,7 @@ fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> 
             tpm: k.tpm,
             budget_usd: k.budget_usd,
             regions: k.regions,
+            max_concurrent: k.max_concurrent,
         });
     }
     out

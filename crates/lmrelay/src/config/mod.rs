@@ -400,6 +400,8 @@ pub struct KeyConfig {
     pub tpm: Option<u64>,
     pub budget_usd: Option<f64>,
     pub regions: Vec<String>,
+    /// Chat requests this key may have in flight at once (a stream counts until it ends).
+    pub max_concurrent: Option<u32>,
 }
 
 /// How a presented key is checked.

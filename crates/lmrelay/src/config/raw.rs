@@ -242,4 +242,5 @@ pub struct RawKey {
     pub budget_usd: Option<f64>,
     #[serde(default)]
     pub regions: Vec<String>,
+    pub max_concurrent: Option<u32>,
 }

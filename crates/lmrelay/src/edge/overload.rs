@@ -14,7 +14,7 @@ use http_body::Frame;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 /// The 503 for a request the gateway has no room for.
 pub fn overloaded(path: &str, what: &str) -> Response {
@@ -46,26 +46,28 @@ pub async fn limit_in_flight(
     let Ok(permit) = permits.try_acquire_owned() else {
         return overloaded(req.uri().path(), "requests in flight (max_in_flight)");
     };
-    next.run(req).await.map(|body| {
+    hold(next.run(req).await, permit)
+}
+
+/// `resp` with `guard` kept alive until its body is done (or dropped): a permit, a slot.
+pub fn hold<G: Send + Sync + Unpin + 'static>(resp: Response, guard: G) -> Response {
+    resp.map(|body| {
         Body::new(Holding {
             body,
-            _permit: permit,
+            _guard: guard,
         })
     })
 }
 
-/// A response body that keeps a permit until it is done (or dropped).
-struct Holding<B> {
-    body: B,
-    _permit: OwnedSemaphorePermit,
+/// A response body that keeps a guard until it is done (or dropped).
+struct Holding<G> {
+    body: Body,
+    _guard: G,
 }
 
-impl<B> http_body::Body for Holding<B>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-{
+impl<G: Unpin> http_body::Body for Holding<G> {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = axum::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -311,9 +311,26 @@ async fn serve_chat(
     if let Err(r) = admit(&mut a, protocol, relay::estimate_tokens(&chat)).await {
         return r;
     }
+    let slot = match a
+        .ex
+        .key
+        .as_deref()
+        .map(|k| a.rt.live.concurrency.acquire(k))
+    {
+        Some(Err(e)) => {
+            count_limited(&a.rt, &e);
+            return ErrorReply::new(protocol, e).into_response();
+        }
+        Some(Ok(slot)) => slot,
+        None => None,
+    };
     let response = relay::chat(a.rt, a.ex, chat).await;
-    match keep {
+    let response = match keep {
         Some(k) => k.watch(response),
+        None => response,
+    };
+    match slot {
+        Some(slot) => crate::edge::overload::hold(response, slot),
         None => response,
     }
 }
