@@ -172,6 +172,9 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
         tracing::info!(providers = ?names, "no config file: using providers found in the environment. Add one by exporting e.g. OPENAI_API_KEY or ANTHROPIC_API_KEY, or write lmrelay.toml (see docs/config.md)");
     }
+    for w in lmrelay::config::inactive_settings(&config) {
+        tracing::warn!("{w}");
+    }
     if config.auth == lmrelay::config::AuthMode::None {
         tracing::warn!("auth = \"none\": anyone who can reach this address may use the gateway");
     }
@@ -268,6 +271,9 @@ fn print_check(c: &Config) {
         println!("routing script: {} (compiled)", s.0.path());
     }
     println!("keys: {}", c.keys.len());
+    for w in lmrelay::config::inactive_settings(c) {
+        println!("warning: {w}");
+    }
 }
 
 /// One line saying what a rule matches and what it sets.

@@ -84,6 +84,9 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
         needs_restart
             .push("store.encryption_key: the sealer in use stays until a restart".to_owned());
     }
+    for w in crate::config::inactive_settings(&config) {
+        tracing::warn!("{w}");
+    }
     let summary = summarize(&config, needs_restart);
     let runtime = Runtime::build(config, &current.live)?;
     if let Err(e) = crate::admin::load_upstream_keys(&runtime).await {

@@ -56,6 +56,30 @@ fn check_prints_the_resolved_config_without_secrets() {
     );
     assert!(text.contains("chat -> oa/gpt-4o, local/llama3.2"), "{text}");
     assert!(!text.contains("sk-secret-value"), "{text}");
+    assert!(!text.contains("warning:"), "{text}");
+    // A setting that would do nothing is named, and the config still passes.
+    let p = write(
+        "inactive.toml",
+        &format!(
+            "{GOOD}
+[[routes]]
+model = \"shared\"
+targets = [\"oa/gpt-4o\"]
+cache_shared = true
+"
+        ),
+    );
+    let out = lmrelay()
+        .args(["check", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: routes[1].cache_shared (`shared`): the route does not cache"),
+        "{text}"
+    );
 }
 
 #[test]

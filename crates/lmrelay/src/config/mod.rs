@@ -6,12 +6,14 @@
 //! is no file, [`env_default`] builds the built-in default from the environment.
 
 mod env_default;
+mod inactive;
 mod load;
 mod raw;
 #[cfg(test)]
 mod tests;
 
 pub use env_default::from_environment;
+pub use inactive::inactive_settings;
 pub use load::{load_file, parse_str, ConfigError, ConfigErrors, Format};
 
 use crate::secret::Secret;
