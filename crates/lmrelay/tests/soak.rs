@@ -54,9 +54,9 @@ async fn one(env: &Env, i: u64, counts: &Counts) {
     let routes = ["failover", "to-anthropic", "to-ollama", "failover"];
     let client = clients[(i % 3) as usize];
     let route = routes[((i / 3) % 4) as usize];
-    let stream = i % 2 == 0;
-    let tools = i % 7 == 0;
-    let (path, body) = if i % 11 == 0 {
+    let stream = i.is_multiple_of(2);
+    let tools = i.is_multiple_of(7);
+    let (path, body) = if i.is_multiple_of(11) {
         let body =
             serde_json::json!({"model": route, "input": format!("soak {i}"), "stream": stream});
         ("/v1/responses", body)
@@ -118,12 +118,12 @@ async fn traffic(env: &Arc<Env>, counts: &Arc<Counts>, length: Duration) {
             let mut i = w;
             while Instant::now() < until {
                 // Every so often the OpenAI upstream fails a request (failover serves it).
-                if i % 29 == 0 {
+                if i.is_multiple_of(29) {
                     env.openai.faults().fail_next(503, 1, Some(0));
                 }
                 // The in-process mocks record every request; that is theirs, not the
                 // gateway's memory.
-                if i % 600 == 0 {
+                if i.is_multiple_of(600) {
                     forget_requests(&env);
                 }
                 one(&env, i, &counts).await;
