@@ -146,6 +146,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
             .collect(),
         timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
+        direct: true,
         prices: HashMap::new(),
         max_tokens: DEFAULT_MAX_TOKENS,
         api_version: None,

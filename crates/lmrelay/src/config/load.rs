@@ -820,6 +820,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             allowed_betas,
             timeouts,
             weight: p.weight.unwrap_or(1),
+            direct: p.direct.unwrap_or(true),
             prices: p
                 .prices
                 .into_iter()

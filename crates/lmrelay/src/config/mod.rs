@@ -337,6 +337,8 @@ pub struct ProviderConfig {
     pub allowed_betas: Vec<String>,
     pub timeouts: Timeouts,
     pub weight: u32,
+    /// Whether clients may address it as `provider/model` (for models its `models` serve).
+    pub direct: bool,
     pub prices: HashMap<String, Price>,
     /// `max_tokens` sent when a client gave none and the upstream requires one.
     pub max_tokens: u32,

@@ -153,6 +153,8 @@ pub struct RawProvider {
     pub stream_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub weight: Option<u32>,
+    /// Whether clients may name this provider directly (`provider/model`).
+    pub direct: Option<bool>,
     #[serde(default)]
     pub prices: HashMap<String, RawPrice>,
     pub max_tokens: Option<u32>,

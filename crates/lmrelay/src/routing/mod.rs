@@ -64,8 +64,9 @@ pub fn candidate(rt: &Runtime, (provider, model, weight): Place) -> Candidate {
 /// The places for `model`.
 ///
 /// Order of lookup: a route named exactly `model`, then a route whose glob matches, then
-/// `provider/model` addressing one provider directly, then every provider whose `models`
-/// match, in config order. An Ollama client's `name:latest` means `name` wherever nothing
+/// `provider/model` addressing one provider directly (when the provider allows it, `direct`,
+/// and its `models` serve that name: a client cannot reach a model the operator did not list),
+/// then every provider whose `models` match, in config order. An Ollama client's `name:latest` means `name` wherever nothing
 /// answers to `name:latest` itself.
 pub fn resolve_places(config: &Config, model: &str) -> (Option<usize>, Vec<Place>) {
     let base = model.strip_suffix(":latest").filter(|b| !b.is_empty());
@@ -78,7 +79,11 @@ pub fn resolve_places(config: &Config, model: &str) -> (Option<usize>, Vec<Place
         }
     }
     if let Some((p, m)) = model.split_once('/') {
-        if let Some(provider) = config.providers.iter().position(|c| c.name == p) {
+        let direct = config
+            .providers
+            .iter()
+            .position(|c| c.name == p && c.direct && c.models.iter().any(|g| glob::matches(g, m)));
+        if let Some(provider) = direct {
             return (None, vec![(provider, m.to_owned(), None)]);
         }
     }
@@ -230,6 +235,10 @@ targets = ["local/*"]
             names(&resolve(&c, "oa/gpt-4o-mini")),
             vec![(0, "gpt-4o-mini")]
         );
+        // Direct addressing reaches only what the provider's `models` list serves (here the
+        // name falls through to the wildcard provider, as any other name would).
+        assert_eq!(names(&resolve(&c, "oa/o1-pro")), vec![(2, "oa/o1-pro")]);
+        assert_eq!(names(&resolve(&c, "local/qwen3")), vec![(2, "qwen3")]);
         assert_eq!(
             names(&resolve(&c, "chat:latest")),
             vec![(1, "claude-x"), (0, "gpt-4o")]
@@ -239,6 +248,19 @@ targets = ["local/*"]
             names(&resolve(&c, "llama3.2:latest")),
             vec![(2, "llama3.2:latest")]
         );
+    }
+
+    #[test]
+    fn direct_addressing_can_be_turned_off_per_provider() {
+        let c = parse_str(
+            "[[providers]]\nname = \"oa\"\ntype = \"openai\"\nmodels = [\"*\"]\ndirect = false\n",
+            Format::Toml,
+            "t.toml",
+            &|_| None,
+        )
+        .expect("valid");
+        // `oa/gpt-4o` is then just a name, which the wildcard provider serves as such.
+        assert_eq!(names(&resolve(&c, "oa/gpt-4o")), vec![(0, "oa/gpt-4o")]);
     }
 
     #[test]
