@@ -43,10 +43,7 @@ fn frame(record: &[u8]) -> Message {
         _ => message
             .add_header(header(":message-type", "error"))
             .add_header(header(":error-code", "InternalFailure"))
-            .add_header(header(
-                ":error-message",
-                &String::from_utf8_lossy(payload),
-            )),
+            .add_header(header(":error-message", &String::from_utf8_lossy(payload))),
     }
 }
 
