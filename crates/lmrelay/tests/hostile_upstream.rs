@@ -192,3 +192,48 @@ async fn misbehaving_upstreams_are_bounded() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deadline_bounds_every_attempt_of_a_request() {
+    let extra = "[[routes]]\nmodel = \"slow-everywhere\"\ntargets = [\"oa/gpt-4o-mini\", \"an/claude-3-5-haiku-latest\", \"ol/llama3.2\"]\n";
+    let env = Env::start_with_top(
+        "request_timeout = \"1s\"\n[health]\ninterval = \"0s\"\nfailure_threshold = 1000\n",
+        extra,
+    )
+    .await;
+    for mock in [&env.openai, &env.anthropic, &env.ollama] {
+        mock.faults().set_latency_ms(1500);
+    }
+    for stream in [false, true] {
+        let started = Instant::now();
+        let body = Client::OpenAi.chat("slow-everywhere", "hi", stream, false);
+        let (status, _, bytes) = env
+            .post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await;
+        let took = started.elapsed();
+        // Each candidate answers after 1.5 s (three would take 4.5 s); the request's
+        // deadline is 1 s: the first attempt is cut there, and no other starts.
+        assert_eq!(status, 504, "{}", String::from_utf8_lossy(&bytes));
+        assert!(
+            took < Duration::from_millis(1800),
+            "stream={stream}: {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(900),
+            "stream={stream}: {took:?}"
+        );
+    }
+    assert!(env.anthropic.requests().is_empty(), "no second attempt");
+    assert!(env.ollama.requests().is_empty(), "no third attempt");
+    for mock in [&env.openai, &env.anthropic, &env.ollama] {
+        mock.faults().set_latency_ms(0);
+    }
+    let body = Client::OpenAi.chat("slow-everywhere", "hi", false, false);
+    assert_eq!(
+        env.post(Client::OpenAi, "/v1/chat/completions", &body)
+            .await
+            .0,
+        200
+    );
+    env.stop().await;
+}

@@ -83,6 +83,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         anonymous_rpm: None,
         anonymous_loopback: false,
         drain_timeout: Duration::from_secs(30),
+        request_timeout: super::load::DEFAULT_REQUEST_TIMEOUT,
         fetch_private_images: false,
         watch_config: false,
         providers,

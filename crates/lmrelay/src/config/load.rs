@@ -17,6 +17,8 @@ use std::time::Duration;
 
 /// The default request-body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+/// `request_timeout` when the config gives none.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// A provider's `timeout` when the config gives none.
@@ -368,6 +370,14 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
             })
         })
         .unwrap_or(Duration::from_secs(30));
+    let request_timeout = ctx.duration(
+        "request_timeout",
+        raw.request_timeout.as_deref(),
+        DEFAULT_REQUEST_TIMEOUT,
+    );
+    if request_timeout.is_zero() {
+        ctx.error("request_timeout", "must be longer than zero");
+    }
     let providers = validate_providers(raw.providers, ctx);
     let routes = validate_routes(raw.routes, &providers, ctx);
     let keys = validate_keys(raw.keys, ctx);
@@ -451,6 +461,7 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
             .filter(|t| !t.is_empty())
             .map(Secret::new),
         drain_timeout,
+        request_timeout,
         fetch_private_images: raw.fetch_private_images.unwrap_or(false),
         watch_config: raw.watch_config.unwrap_or(true),
         providers,

@@ -47,6 +47,9 @@ pub struct Config {
     pub anonymous_loopback: bool,
     /// How long in-flight requests may run on after a shutdown signal.
     pub drain_timeout: Duration,
+    /// The longest a client request may wait for its answer to start, across every
+    /// upstream attempt (a stream, once started, is bounded by `stream_timeout`).
+    pub request_timeout: Duration,
     /// Whether image URLs that resolve to private or local addresses may be fetched (for
     /// upstreams that need inline images). Off by default: it would let clients make the
     /// gateway reach internal hosts.

@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub max_body: Option<SizeValue>,
     pub auth: Option<String>,
     pub drain_timeout: Option<String>,
+    pub request_timeout: Option<String>,
     pub fetch_private_images: Option<bool>,
     pub watch_config: Option<bool>,
     pub admin: Option<RawAdmin>,

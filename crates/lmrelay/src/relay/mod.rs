@@ -80,6 +80,8 @@ struct Attempts<'a> {
     upstream_ns: AtomicU64,
     /// The prompt for the audit log, when it keeps content.
     prompt: Option<String>,
+    /// When the answer must have started, across every attempt (`request_timeout`).
+    deadline: Instant,
 }
 
 /// A candidate in the attempt queue; `deferred` once it was put back because another
@@ -155,6 +157,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         limit: plan.max_attempts.unwrap_or(u32::MAX),
         cache_key,
         upstream_ns: AtomicU64::new(0),
+        deadline: ex.started + rt.config.request_timeout,
         prompt: rt
             .live
             .audit
@@ -206,7 +209,9 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             choice.keys.into_iter().map(Some).collect()
         };
         for key in keys {
-            if attempts.made.load(Ordering::Relaxed) >= attempts.limit {
+            if attempts.made.load(Ordering::Relaxed) >= attempts.limit
+                || Instant::now() >= attempts.deadline
+            {
                 break 'candidates;
             }
             let outcome = attempts
@@ -431,11 +436,15 @@ impl Attempts<'_> {
         let limits = &provider.config.timeouts;
         // The head is due within `header_timeout`, and never after the first token (streams)
         // or the whole answer (otherwise) is due.
-        let head_limit = limits.header.min(if req.stream {
-            limits.first_token
-        } else {
-            limits.total
-        });
+        // Never past the request's own deadline, across attempts.
+        let head_limit = limits
+            .header
+            .min(if req.stream {
+                limits.first_token
+            } else {
+                limits.total
+            })
+            .min(self.deadline.saturating_duration_since(Instant::now()));
         self.made.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let resp = upstream::send(&provider.client, http_req, head_limit).await;
@@ -487,7 +496,8 @@ impl Attempts<'_> {
             .config
             .timeouts
             .total
-            .saturating_sub(sent.elapsed());
+            .saturating_sub(sent.elapsed())
+            .min(self.deadline.saturating_duration_since(Instant::now()));
         let reading = Instant::now();
         let body = upstream::read_body(resp, left).await;
         self.add_upstream_time(reading.elapsed());

@@ -78,7 +78,8 @@ pub(super) async fn start(
     let limits = &provider.config.timeouts;
     // Pings alone do not hold a client for ever: the first content is due within
     // `first_token_timeout` of sending the request, as a whole.
-    let deadline = tokio::time::Instant::from_std(sent + limits.first_token);
+    let deadline =
+        tokio::time::Instant::from_std((sent + limits.first_token).min(attempts.deadline));
     let mut upstream = resp.bytes_stream().boxed();
     let mut decoder = provider.chat_adapter(&candidate.model).stream_decoder();
     let mut events = Vec::new();
