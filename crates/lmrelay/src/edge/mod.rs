@@ -11,7 +11,7 @@ use crate::config::ServerLimits;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use conn::{Activity, Closed, InFlight, Watched};
+use conn::{Activity, Closed, Watched};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -129,7 +129,7 @@ fn service(
         let router = router.clone();
         async move {
             let resp = router.oneshot(req).await?;
-            Ok(resp.map(|body| Body::new(Counted { body, in_flight })))
+            Ok(overload::hold(resp, in_flight))
         }
     })
 }
@@ -161,31 +161,4 @@ async fn refuse(tcp: TcpStream) {
         b.serve_connection(TokioIo::new(tcp), svc),
     )
     .await;
-}
-
-/// A response body that keeps its request in flight on the connection until it is done.
-struct Counted {
-    body: Body,
-    in_flight: InFlight,
-}
-
-impl http_body::Body for Counted {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        let _ = &self.in_flight;
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
