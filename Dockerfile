@@ -2,18 +2,21 @@
 # The lmrelay container image: a static `lmrelay` binary on distroless/static (CA certificates,
 # /etc/passwd with `nonroot`, no shell, no package manager), run as UID 65532.
 #
-#   docker build -t lmrelay --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
+#   docker build -t lmrelay --build-arg VERSION=0.1.0 \
+#     --build-arg REVISION="$(git rev-parse --short=12 HEAD)" .
 #   docker run --rm -p 8080:8080 -e OPENAI_API_KEY -e LMRELAY_API_KEY \
 #     -v "$PWD/lmrelay.toml:/etc/lmrelay/lmrelay.toml:ro" lmrelay
 #
 # Config: a file mounted at /etc/lmrelay/lmrelay.toml (the working directory, so `serve` finds it
-# as ./lmrelay.toml), or `--config PATH` / LMRELAY_CONFIG; without one, the built-in default
-# (providers from the environment). Secrets go in the environment and `${VAR}` in the file.
-# See docs/install.md.
+# as ./lmrelay.toml), or `--config PATH` / LMRELAY_CONFIG. Without one, the built-in default:
+# providers from the environment, on LMRELAY_LISTEN (set below), with LMRELAY_GATEWAY_KEYS.
+# Secrets go in the environment and `${VAR}` in the file. See docs/install.md.
 
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
+# The commit `lmrelay --version` names (the context has no .git; crates/lmrelay/build.rs).
+ARG REVISION=unknown
 WORKDIR /src
 # Only what `cargo build -p lmrelay` reads (.dockerignore keeps the rest out of the context).
 COPY Cargo.toml Cargo.lock ./
@@ -31,7 +34,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     set -eux; \
     target="$(uname -m)-unknown-linux-gnu"; \
-    RUSTFLAGS="-C target-feature=+crt-static" \
+    LMRELAY_COMMIT="$REVISION" RUSTFLAGS="-C target-feature=+crt-static" \
         cargo build --release --locked -p lmrelay --target "$target"; \
     install -D -m 0755 "target/$target/release/lmrelay" /out/lmrelay; \
     if readelf -d /out/lmrelay | grep -q '(NEEDED)'; then \
@@ -51,6 +54,9 @@ LABEL org.opencontainers.image.title="lmrelay" \
 COPY --from=builder /out/lmrelay /lmrelay
 # Redis over TLS reads the system roots; say where they are rather than rely on probing.
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# The address of the built-in default, and the port `lmrelay healthcheck` asks. A config file
+# sets its own `listen`: keep the two on one port, or set this to match.
+ENV LMRELAY_LISTEN=0.0.0.0:8080
 WORKDIR /etc/lmrelay
 # Numeric, so Kubernetes can check runAsNonRoot against it (distroless's `nonroot`).
 USER 65532:65532
