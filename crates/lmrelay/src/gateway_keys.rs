@@ -36,9 +36,16 @@ pub struct KeyRecord {
     pub regions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<u32>,
+    /// Whether the key may address providers directly (`provider/model`).
+    #[serde(default = "yes")]
+    pub direct: bool,
     #[serde(default)]
     pub disabled: bool,
     pub created_ms: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Runtime gateway keys, cached from the store.
@@ -92,6 +99,7 @@ impl KeyRecord {
             budget_usd: self.budget_usd,
             regions: self.regions.clone(),
             max_concurrent: self.max_concurrent,
+            direct: self.direct,
         }
     }
 }
@@ -210,6 +218,7 @@ mod tests {
             budget_usd: None,
             regions: vec![],
             max_concurrent: None,
+            direct: true,
             disabled,
             created_ms: 1,
         }
@@ -261,6 +270,7 @@ mod tests {
             budget_usd: None,
             regions: vec![],
             max_concurrent: None,
+            direct: true,
         };
         let index = config_index(&[cfg]);
         assert!(index.contains_key(&digest("s")));

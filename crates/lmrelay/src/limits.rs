@@ -256,6 +256,7 @@ mod tests {
             budget_usd: budget,
             regions: vec![],
             max_concurrent: None,
+            direct: true,
         }
     }
 

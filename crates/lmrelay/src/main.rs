@@ -1,14 +1,22 @@
-//! The `lmrelay` command line: serve, check, models, hash-key.
+//! The `lmrelay` command line: serve, check, models, hash-key, run, init, healthcheck.
 
 use clap::{Parser, Subcommand};
 use lmrelay::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LMRELAY_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "lmrelay",
-    version,
+    version = VERSION,
     about = "One endpoint for OpenAI, Anthropic and Ollama clients, served by any upstream provider."
 )]
 struct Cli {
@@ -52,6 +60,26 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         tool: Vec<String>,
     },
+    /// Write a commented starter config from the providers found in the environment (keys
+    /// as `${VAR}` references, never their values).
+    Init {
+        /// Where to write it; `-` prints it.
+        #[arg(short, long, default_value = "lmrelay.toml")]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Exit 0 when the gateway answers `/healthz` with 200, else 1 (for container health
+    /// checks, which may have no shell or curl).
+    Healthcheck {
+        /// The URL to ask (else http://127.0.0.1:PORT/healthz, PORT from $LMRELAY_LISTEN or 8080).
+        #[arg(long)]
+        url: Option<String>,
+        /// Accept any certificate (a self-signed one on 127.0.0.1).
+        #[arg(long)]
+        insecure: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +88,17 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Check { config } => match load(config) {
             Some(c) => {
+                let unusable = lmrelay::runtime::unusable_files(&c);
+                for e in &unusable {
+                    eprintln!("{e}");
+                }
+                if !unusable.is_empty() {
+                    eprintln!(
+                        "{} file(s) named in the config cannot be used",
+                        unusable.len()
+                    );
+                    return ExitCode::FAILURE;
+                }
                 print_check(&c);
                 ExitCode::SUCCESS
             }
@@ -72,6 +111,8 @@ fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
+        Command::Init { output, force } => init(&output, force),
+        Command::Healthcheck { url, insecure } => healthcheck(url, insecure),
         Command::HashKey { key } => {
             let key = match key {
                 Some(k) => k,
@@ -151,6 +192,66 @@ fn tool_config(program: &str, base: &str) -> Vec<String> {
     }
 }
 
+fn init(output: &std::path::Path, force: bool) -> ExitCode {
+    let text = lmrelay::config::starter_config(&|k| {
+        std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+    });
+    if output == std::path::Path::new("-") {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    if output.exists() && !force {
+        eprintln!(
+            "{} exists; pass --force to replace it, or -o another path",
+            output.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = std::fs::write(output, text) {
+        eprintln!("cannot write {}: {e}", output.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "wrote {}; check it with `lmrelay check -c {0}`",
+        output.display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn healthcheck(url: Option<String>, insecure: bool) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        let port = std::env::var("LMRELAY_LISTEN")
+            .ok()
+            .and_then(|l| l.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()))
+            .unwrap_or(8080);
+        format!("http://127.0.0.1:{port}/healthz")
+    });
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let result = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .danger_accept_invalid_certs(insecure)
+            .build()?;
+        client.get(&url).send().await
+    });
+    match result {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("{url}: {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn load(path: Option<PathBuf>) -> Option<Config> {
     match Config::discover(path.as_deref()) {
         Ok(c) => Some(c),
@@ -217,6 +318,9 @@ fn init_tracing() {
 fn print_check(c: &Config) {
     println!("config: {} (valid)", c.source);
     println!("listen: {}", c.listen);
+    if let Some(t) = &c.tls {
+        println!("tls: {} (key {})", t.cert.display(), t.key.display());
+    }
     println!("providers:");
     for p in &c.providers {
         println!(
@@ -319,7 +423,7 @@ fn describe_rule(r: &lmrelay::config::RuleConfig) -> String {
 fn print_models(c: &Config) {
     let rt_models = lmrelay::routing::public_models(c, 0);
     for m in rt_models {
-        let targets: Vec<String> = lmrelay::routing::resolve_places(c, &m.id)
+        let targets: Vec<String> = lmrelay::routing::resolve_places(c, &m.id, true)
             .1
             .iter()
             .map(|(p, model, _)| format!("{}/{model}", c.providers[*p].name))

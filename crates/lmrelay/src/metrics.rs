@@ -95,6 +95,8 @@ pub struct Metrics {
     pub ttft: Family<ProviderLabel, Histogram>,
     pub overhead: Histogram,
     pub attempts: Family<AttemptLabels, Counter>,
+    /// Retries not sent because the provider's retry budget was spent.
+    pub retries_refused: Family<ProviderLabel, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
     pub cost: Family<CostLabels, Counter<f64, AtomicU64>>,
     pub provider_healthy: Family<ProviderLabel, Gauge>,
@@ -119,6 +121,7 @@ impl Default for Metrics {
             ttft: Family::new_with_constructor(|| Histogram::new(SLOW)),
             overhead: Histogram::new(FAST),
             attempts: Family::default(),
+            retries_refused: Family::default(),
             tokens: Family::default(),
             cost: Family::default(),
             provider_healthy: Family::default(),
@@ -154,6 +157,11 @@ impl Default for Metrics {
             "upstream_attempts",
             "Upstream requests by provider and outcome",
             m.attempts.clone(),
+        );
+        registry.register(
+            "retries_refused",
+            "Retries not sent because the provider's retry budget was spent",
+            m.retries_refused.clone(),
         );
         registry.register(
             "tokens",

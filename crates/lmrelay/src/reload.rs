@@ -29,6 +29,8 @@ pub enum ReloadError {
     Invalid(ConfigErrors),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Tls(#[from] crate::edge::tls::TlsError),
 }
 
 /// Reads the config again and swaps it in.
@@ -36,7 +38,7 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
     let current = st.runtime.load_full();
     let source = current.config.source.clone();
     let config = if source == crate::config::BUILT_IN {
-        Ok(crate::config::from_environment())
+        crate::config::from_environment()
     } else {
         crate::config::load_file(std::path::Path::new(&source))
     };
@@ -77,6 +79,15 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
     if config.server != c.server {
         needs_restart.push("server: the edge's limits in use stay until a restart".to_owned());
     }
+    match (&st.tls, &config.tls) {
+        (Some(_), Some(_)) | (None, None) => {}
+        (None, Some(_)) => {
+            needs_restart.push("server.tls: the edge serves plain HTTP until a restart".to_owned())
+        }
+        (Some(_), None) => {
+            needs_restart.push("server.tls: the edge serves TLS until a restart".to_owned())
+        }
+    }
     if config.telemetry != c.telemetry {
         needs_restart.push("telemetry: the trace exporter in use stays until a restart".to_owned());
     }
@@ -89,6 +100,11 @@ pub async fn reload(st: &AppState) -> Result<Summary, ReloadError> {
     }
     let summary = summarize(&config, needs_restart);
     let runtime = Runtime::build(config, &current.live)?;
+    // The certificate files are read again (a renewed certificate), after everything else
+    // that may fail, so a refused reload changes nothing.
+    if let (Some(served), Some(files)) = (&st.tls, &runtime.config.tls) {
+        served.reload(files).inspect_err(|_| count("invalid"))?;
+    }
     if let Err(e) = crate::admin::load_upstream_keys(&runtime).await {
         tracing::warn!(error = %e, "reload: runtime upstream keys not read from the store");
     }

@@ -4,7 +4,7 @@
 //! in; requests in flight keep the one they started with. Live state is not here: health
 //! lives in a [`HealthStore`] that outlives every runtime.
 
-use crate::config::{Config, KeyConfig, ProviderConfig};
+use crate::config::{Config, KeyConfig, ProviderConfig, UpstreamTls};
 use crate::gateway_keys::{config_index, Digest32};
 use crate::health::{ProviderHealth, TargetStats};
 use crate::live::Live;
@@ -63,6 +63,8 @@ pub struct Provider {
 pub enum RuntimeError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("cannot use the TLS file `{path}`: {why}")]
+    Tls { path: String, why: String },
 }
 
 // === impl Runtime ===
@@ -70,13 +72,17 @@ pub enum RuntimeError {
 impl Runtime {
     pub fn build(config: Config, live: &Arc<Live>) -> Result<Runtime, RuntimeError> {
         let health = &*live.health;
-        let mut clients: Vec<(Duration, reqwest::Client)> = Vec::new();
-        let mut client_for = |connect: Duration| -> Result<reqwest::Client, RuntimeError> {
-            if let Some((_, c)) = clients.iter().find(|(d, _)| *d == connect) {
+        // Providers with the same connect timeout and TLS options share a client (and its
+        // connection pool).
+        let mut clients: Vec<(Duration, UpstreamTls, reqwest::Client)> = Vec::new();
+        let mut client_for = |connect: Duration,
+                              tls: &UpstreamTls|
+         -> Result<reqwest::Client, RuntimeError> {
+            if let Some((_, _, c)) = clients.iter().find(|(d, t, _)| *d == connect && t == tls) {
                 return Ok(c.clone());
             }
-            let c = http_client(connect)?;
-            clients.push((connect, c.clone()));
+            let c = http_client(connect, tls)?;
+            clients.push((connect, tls.clone(), c.clone()));
             Ok(c)
         };
         let mut providers = Vec::with_capacity(config.providers.len());
@@ -101,7 +107,7 @@ impl Runtime {
                     .then(|| responses_adapter_for(p.kind))
                     .flatten(),
                 preset: preset_named(&p.type_name),
-                client: client_for(p.timeouts.connect)?,
+                client: client_for(p.timeouts.connect, &p.tls)?,
                 health: health.provider(&p.name),
                 keys: live.upstream_keys.pool(&p.name, &p.keys),
                 model_stats,
@@ -109,7 +115,7 @@ impl Runtime {
                 config: p.clone(),
             });
         }
-        let client = client_for(Duration::from_secs(10))?;
+        let client = client_for(Duration::from_secs(10), &UpstreamTls::default())?;
         let weights = |targets: &[crate::config::RouteTarget]| {
             let w: Vec<u32> = targets
                 .iter()
@@ -143,9 +149,9 @@ impl Runtime {
         })
     }
 
-    /// The candidates for a model name, in configured order.
+    /// The candidates for a model name, in configured order (direct addressing allowed).
     pub fn resolve(&self, model: &str) -> Vec<Candidate> {
-        routing::resolve(self, model).candidates
+        routing::resolve(self, model, true).candidates
     }
 
     /// The public model table: routes and configured names, then the models that providers
@@ -172,15 +178,67 @@ impl Runtime {
 }
 
 /// The upstream HTTP client: no redirects (a redirect would carry credentials such as
-/// `x-api-key` to another host), `TCP_NODELAY`, pooled connections.
-fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, RuntimeError> {
-    Ok(reqwest::Client::builder()
+/// `x-api-key` to another host), `TCP_NODELAY`, pooled connections, and the provider's own
+/// CA certificates and client certificate when it has them.
+fn http_client(
+    connect_timeout: Duration,
+    tls: &UpstreamTls,
+) -> Result<reqwest::Client, RuntimeError> {
+    let mut b = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &tls.ca_file {
+        let pem = read_pem(ca)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| tls_error(ca, &e))?;
+        if certs.is_empty() {
+            return Err(RuntimeError::Tls {
+                path: ca.display().to_string(),
+                why: "no PEM certificate in the file".into(),
+            });
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+        let mut pem = read_pem(cert)?;
+        pem.push(b'\n');
+        pem.extend(read_pem(key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| tls_error(key, &e))?;
+        b = b.identity(identity);
+    }
+    Ok(b.build()?)
+}
+
+/// The files a config names that cannot be used — the edge's certificate and key, the
+/// providers' CA and client certificates — one line each (for `lmrelay check`).
+pub fn unusable_files(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(files) = &config.tls {
+        if let Err(e) = crate::edge::tls::ServedCert::load(files) {
+            out.push(e.to_string());
+        }
+    }
+    for p in &config.providers {
+        if let Err(e) = http_client(p.timeouts.connect, &p.tls) {
+            out.push(format!("providers `{}`: {e}", p.name));
+        }
+    }
+    out
+}
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|e| tls_error(path, &e))
+}
+
+fn tls_error(path: &std::path::Path, e: &dyn std::error::Error) -> RuntimeError {
+    RuntimeError::Tls {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
 }
 
 // === impl Provider ===

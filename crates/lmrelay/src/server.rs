@@ -2,6 +2,7 @@
 //! binding, the background tasks, and shutdown (the accept loop is [`crate::edge`]).
 
 use crate::config::Config;
+use crate::edge::tls::{ServedCert, TlsError};
 use crate::handlers::{anthropic, ollama, openai, service};
 use crate::health::{checker, HealthStore};
 use crate::live::Live;
@@ -25,6 +26,8 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
     pub live: Arc<Live>,
+    /// The certificate served when `[server.tls]` is set; reloads read it again.
+    pub tls: Option<Arc<ServedCert>>,
 }
 
 /// The request id of an exchange (from the client's `x-request-id`, or generated).
@@ -47,6 +50,8 @@ pub enum ServeError {
     Live(#[from] crate::live::LiveError),
     #[error("cannot read the state store: {0}")]
     Store(StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A gateway bound to its address, ready to serve.
@@ -63,6 +68,12 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, ServeError> {
         let addr = config.listen;
         let drain = config.drain_timeout;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(ServedCert::load)
+            .transpose()?
+            .map(Arc::new);
         let live = Live::open(&config).await?;
         let runtime = Runtime::build(config, &live)?;
         crate::admin::load_upstream_keys(&runtime)
@@ -76,6 +87,7 @@ impl Gateway {
             state: AppState {
                 runtime: Arc::new(ArcSwap::from_pointee(runtime)),
                 live,
+                tls,
             },
             drain,
         })
@@ -105,11 +117,13 @@ impl Gateway {
         let flusher = crate::usage::spawn_flusher(live.usage.clone(), live.store.clone());
         let refresher = spawn_key_refresher(&self.state);
         let limits = self.state.runtime.load().config.server;
+        let acceptor = self.state.tls.as_ref().map(ServedCert::acceptor);
         let app = router(self.state);
         let server = tokio::spawn(crate::edge::serve(
             self.listener,
             app,
             limits,
+            acceptor,
             rx,
             self.drain,
         ));

@@ -217,6 +217,7 @@ mod tests {
             budget_usd: Some(1.0),
             regions: vec![],
             max_concurrent: None,
+            direct: true,
         });
         let r = UsageRecorder::default();
         let store = MemoryStore::default();

@@ -104,6 +104,30 @@ fn check_reports_every_error_and_exits_1() {
 }
 
 #[test]
+fn check_reads_the_tls_files_the_config_names() {
+    let p = write(
+        "tls.toml",
+        "[server.tls]\ncert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n[[providers]]\nname = \"p\"\ntype = \"openai\"\nbase_url = \"https://example.test/v1\"\nmodels = [\"m\"]\nca_file = \"missing-ca.pem\"\n",
+    );
+    let out = lmrelay()
+        .args(["check", "-c"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.tls.cert") && err.contains("missing-cert.pem"),
+        "{err}"
+    );
+    assert!(
+        err.contains("providers `p`") && err.contains("missing-ca.pem"),
+        "{err}"
+    );
+    assert!(err.contains("2 file(s)"), "{err}");
+}
+
+#[test]
 fn models_prints_the_public_table() {
     let p = write("models.toml", GOOD);
     let out = lmrelay()
@@ -283,4 +307,100 @@ fn logs_can_be_json_lines() {
         .iter()
         .all(|l| l["level"].is_string() && l["fields"]["message"].is_string()));
     assert!(lines.iter().any(|l| l["level"] == "ERROR"), "{stderr}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let out = lmrelay().arg("--version").output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("lmrelay {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_check_accepts() {
+    let dir = std::env::temp_dir().join(format!("lmrelay-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("lmrelay.toml");
+    let out = lmrelay()
+        .env("ANTHROPIC_API_KEY", "sk-ant-secret")
+        .args(["init", "-o"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).expect("written");
+    assert!(text.contains("${ANTHROPIC_API_KEY}") && !text.contains("sk-ant-secret"));
+    let out = lmrelay()
+        .env("ANTHROPIC_API_KEY", "sk-ant-secret")
+        .args(["check", "-c"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("anthropic (anthropic)"), "{printed}");
+    // It does not overwrite without --force.
+    let again = lmrelay()
+        .args(["init", "-o"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn healthcheck_asks_the_running_gateway() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // Nothing listens yet: unhealthy.
+    let out = lmrelay()
+        .env("LMRELAY_LISTEN", &listen)
+        .arg("healthcheck")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let dir = std::env::temp_dir().join(format!("lmrelay-hc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The built-in default (no config file), with its address from the environment.
+    let mut server = lmrelay()
+        .current_dir(&dir)
+        .env("LMRELAY_LISTEN", &listen)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut healthy = false;
+    for _ in 0..100 {
+        let out = lmrelay()
+            .env("LMRELAY_LISTEN", &listen)
+            .arg("healthcheck")
+            .output()
+            .expect("run");
+        if out.status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(healthy, "the gateway never answered /healthz");
 }

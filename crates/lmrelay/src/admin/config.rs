@@ -67,6 +67,8 @@ pub fn redacted(c: &Config) -> Value {
                 "tpm": k.tpm,
                 "budget_usd": k.budget_usd,
                 "regions": k.regions,
+                "max_concurrent": k.max_concurrent,
+                "direct": k.direct,
             })
         })
         .collect();

@@ -27,6 +27,7 @@ struct NewKey {
     #[serde(default)]
     regions: Vec<String>,
     max_concurrent: Option<u32>,
+    direct: Option<bool>,
 }
 
 /// A key as admin answers show it: never the secret.
@@ -41,6 +42,7 @@ fn view(r: &KeyRecord) -> Value {
         "budget_usd": r.budget_usd,
         "regions": r.regions,
         "max_concurrent": r.max_concurrent,
+        "direct": r.direct,
         "disabled": r.disabled,
         "created_at": lmrelay_protocol::time::rfc3339_from_unix_ms(r.created_ms),
     })
@@ -58,6 +60,7 @@ fn config_view(k: &crate::config::KeyConfig) -> Value {
         "budget_usd": k.budget_usd,
         "regions": k.regions,
         "max_concurrent": k.max_concurrent,
+        "direct": k.direct,
         "disabled": false,
     })
 }
@@ -128,6 +131,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Response {
         budget_usd: new.budget_usd,
         regions: new.regions,
         max_concurrent: new.max_concurrent,
+        direct: new.direct.unwrap_or(true),
         disabled: false,
         created_ms: crate::now_ms(),
     };

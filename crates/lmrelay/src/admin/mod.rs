@@ -76,7 +76,15 @@ async fn reload(State(st): State<AppState>) -> Response {
             )
                 .into_response()
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
+        // Files the config names that cannot be used (a certificate, a CA file).
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "error": {"message": format!("{e}; the old config keeps serving.")},
+                "errors": [{"message": e.to_string()}],
+            })),
+        )
+            .into_response(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The built-in default: no config file, providers found in the environment.
 
-use super::load::{DEFAULT_MAX_BODY, DEFAULT_MAX_TOKENS};
-use super::{AuthMode, Config, ProviderConfig};
+use super::load::{ConfigError, ConfigErrors, DEFAULT_MAX_BODY, DEFAULT_MAX_TOKENS};
+use super::{AuthMode, Config, KeyConfig, KeyMatcher, ProviderConfig};
 use crate::secret::Secret;
 use lmrelay_providers::{ProviderKind, PRESETS};
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Builds the default config from the process environment.
-pub fn from_environment() -> Config {
+pub fn from_environment() -> Result<Config, ConfigErrors> {
     from_env(&|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
 }
 
@@ -18,7 +18,48 @@ pub fn from_environment() -> Config {
 /// Each key variable may hold several comma-separated keys.
 /// A model name is tried on every provider that may serve it, in that order; one that does
 /// not know the model (404) passes it on to the next.
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
+///
+/// For containers and services without a config file: `LMRELAY_LISTEN` sets the address
+/// (`127.0.0.1:8080` by default) and `LMRELAY_GATEWAY_KEYS` holds comma-separated gateway
+/// keys allowed every model; listening beyond loopback needs at least one.
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let error = |field: &str, message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: super::BUILT_IN.into(),
+            line: None,
+            field: field.into(),
+            message,
+        }])
+    };
+    let listen = match env("LMRELAY_LISTEN") {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(text) => {
+            super::load::parse_listen(text.trim()).map_err(|m| error("LMRELAY_LISTEN", m))?
+        }
+    };
+    let keys: Vec<KeyConfig> = env("LMRELAY_GATEWAY_KEYS")
+        .map(|v| split_keys(&v))
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| KeyConfig {
+            name: format!("env-{}", i + 1),
+            key: KeyMatcher::Plain(key),
+            models: vec!["*".into()],
+            rpm: None,
+            tpm: None,
+            budget_usd: None,
+            regions: vec![],
+            max_concurrent: None,
+            direct: true,
+        })
+        .collect();
+    if keys.is_empty() && !listen.ip().is_loopback() {
+        return Err(error(
+            "LMRELAY_LISTEN",
+            format!("listening on {listen}, which is not a loopback address, with no gateway keys: set LMRELAY_GATEWAY_KEYS (comma-separated), or use a config file"),
+        ));
+    }
     let mut providers = Vec::new();
     let mut add = |name: &str, kind: ProviderKind, base_url: String, var: &str| {
         if let Some(keys) = env(var) {
@@ -71,9 +112,9 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
     let mut ollama = provider("ollama", ProviderKind::Ollama, ollama, vec![]);
     ollama.type_name = "ollama".into();
     providers.push(ollama);
-    Config {
+    Ok(Config {
         source: super::BUILT_IN.into(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        listen,
         max_body: DEFAULT_MAX_BODY,
         auth: AuthMode::Default,
         admin_token: None,
@@ -88,22 +129,24 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
         watch_config: false,
         providers,
         routes: vec![],
-        keys: vec![],
+        keys,
         health: Default::default(),
+        retry: Default::default(),
         cache: Default::default(),
         responses: Default::default(),
         audit: None,
         telemetry: super::load::telemetry_from_env(env),
         server: Default::default(),
+        tls: None,
         rules: vec![],
         script: None,
-    }
+    })
 }
 
 /// The model names a provider of the built-in default serves. The big three claim their own
 /// families, so `claude-*` goes to Anthropic even when OpenAI comes first; vendors whose
 /// model names are their own (and Ollama) take any name, after them.
-fn default_models(name: &str) -> Vec<String> {
+pub(super) fn default_models(name: &str) -> Vec<String> {
     let patterns: &[&str] = match name {
         "openai" => &[
             "gpt-*",
@@ -153,5 +196,6 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
         api_version: None,
         deployments: Default::default(),
         responses_models: Vec::new(),
+        tls: Default::default(),
     }
 }

@@ -12,7 +12,7 @@ use lmrelay_providers::{preset_named, ProviderKind};
 use serde_json::Value;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The default request-body limit.
@@ -179,6 +179,14 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Parses an optional duration field, reporting a bad one and using `default`.
+    /// A file named in the config: relative to the config file's folder.
+    fn path(&self, path: &str) -> PathBuf {
+        match Path::new(self.file).parent() {
+            Some(dir) if Path::new(path).is_relative() => dir.join(path),
+            _ => PathBuf::from(path),
+        }
+    }
+
     fn duration(&mut self, field: &str, value: Option<&str>, default: Duration) -> Duration {
         match value.map(parse_duration) {
             None => default,
@@ -405,7 +413,13 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         }
     });
     let telemetry = validate_telemetry(raw.telemetry, ctx);
-    let server = validate_server(raw.server.unwrap_or_default(), ctx);
+    let mut raw_server = raw.server.unwrap_or_default();
+    let tls = raw_server.tls.take().map(|t| super::TlsFiles {
+        cert: ctx.path(&t.cert),
+        key: ctx.path(&t.key),
+    });
+    let server = validate_server(raw_server, ctx);
+    let retry = validate_retry(raw.retry.unwrap_or_default(), ctx);
     let rules = validate_rules(raw.rules, &providers, ctx);
     let script = raw.routing.and_then(|r| validate_script(r, ctx));
     if auth == AuthMode::Default && keys.is_empty() && !listen.ip().is_loopback() {
@@ -468,13 +482,45 @@ fn validate(raw: RawConfig, ctx: &mut Ctx) -> Config {
         routes,
         keys,
         health,
+        retry,
         cache,
         responses,
         audit,
         telemetry,
         server,
+        tls,
         rules,
         script,
+    }
+}
+
+/// `[retry]`: a budget share in [0, 1] and backoffs whose cap is not below their start.
+fn validate_retry(raw: super::raw::RawRetry, ctx: &mut Ctx) -> super::RetryConfig {
+    let d = super::RetryConfig::default();
+    let budget = raw.budget.unwrap_or(d.budget);
+    if !(0.0..=1.0).contains(&budget) {
+        ctx.error(
+            "retry.budget",
+            "must be a share from 0 (no retries beyond min_per_second) to 1 (a retry for every request)",
+        );
+    }
+    let backoff = ctx.duration("retry.backoff", raw.backoff.as_deref(), d.backoff);
+    let max_backoff = ctx.duration(
+        "retry.max_backoff",
+        raw.max_backoff.as_deref(),
+        d.max_backoff,
+    );
+    if max_backoff < backoff {
+        ctx.error(
+            "retry.max_backoff",
+            "must not be shorter than retry.backoff",
+        );
+    }
+    super::RetryConfig {
+        budget: budget.clamp(0.0, 1.0),
+        min_per_second: raw.min_per_second.unwrap_or(d.min_per_second),
+        backoff,
+        max_backoff,
     }
 }
 
@@ -685,7 +731,7 @@ fn validate_store(raw: Option<&super::raw::RawStore>, ctx: &mut Ctx) -> super::S
     }
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse() {
         return Ok(a);
     }
@@ -818,6 +864,16 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
                 ctx.error(&at(field), "a time limit must be longer than zero");
             }
         }
+        if p.client_cert.is_some() != p.client_key.is_some() {
+            ctx.error(
+                &at(if p.client_cert.is_some() {
+                    "client_key"
+                } else {
+                    "client_cert"
+                }),
+                "client_cert and client_key go together: set both or neither",
+            );
+        }
         out.push(ProviderConfig {
             name: p.name,
             kind,
@@ -849,6 +905,11 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             api_version: p.api_version,
             deployments: p.deployments.into_iter().collect(),
             responses_models,
+            tls: super::UpstreamTls {
+                ca_file: p.ca_file.map(|f| ctx.path(&f)),
+                client_cert: p.client_cert.map(|f| ctx.path(&f)),
+                client_key: p.client_key.map(|f| ctx.path(&f)),
+            },
         });
     }
     out
@@ -1354,6 +1415,7 @@ fn validate_keys(raw: Vec<super::raw::RawKey>, ctx: &mut Ctx) -> Vec<KeyConfig> 
             budget_usd: k.budget_usd,
             regions: k.regions,
             max_concurrent: k.max_concurrent,
+            direct: k.direct.unwrap_or(true),
         });
     }
     out

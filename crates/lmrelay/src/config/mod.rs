@@ -9,17 +9,20 @@ mod env_default;
 mod inactive;
 mod load;
 mod raw;
+mod starter;
 #[cfg(test)]
 mod tests;
 
 pub use env_default::from_environment;
 pub use inactive::inactive_settings;
 pub use load::{load_file, parse_str, ConfigError, ConfigErrors, Format};
+pub use starter::starter_config;
 
 use crate::secret::Secret;
 use lmrelay_providers::ProviderKind;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The `source` of the built-in default (no config file).
@@ -60,11 +63,15 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub keys: Vec<KeyConfig>,
     pub health: HealthConfig,
+    /// How many retries each provider takes, and the wait before them.
+    pub retry: RetryConfig,
     pub cache: CacheConfig,
     pub responses: ResponsesConfig,
     pub audit: Option<AuditConfig>,
     /// The HTTP edge's limits (`[server]`).
     pub server: ServerLimits,
+    /// The certificate the edge serves (`[server.tls]`); plain HTTP without.
+    pub tls: Option<TlsFiles>,
     /// Traces over OTLP, when `[telemetry]` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for them.
     pub telemetry: Option<TelemetryConfig>,
     /// Policy rules, first match wins.
@@ -99,6 +106,29 @@ impl Default for HealthConfig {
             cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(300),
             exploration: 0.05,
+        }
+    }
+}
+
+/// `[retry]`: retries at a provider a request has already tried (see `health::retry`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// Retries per first attempt, as a share (0.2: one retry for every five requests).
+    pub budget: f64,
+    /// Retries a second each provider may take whatever its budget holds.
+    pub min_per_second: u32,
+    /// The wait before retrying a provider that failed as a whole, doubled each time.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            budget: 0.2,
+            min_per_second: 10,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
         }
     }
 }
@@ -170,6 +200,22 @@ impl Default for ServerLimits {
             max_header_bytes: 64 * 1024,
         }
     }
+}
+
+/// `[server.tls]`: PEM files, relative paths resolved against the config file's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A provider's TLS options: CA certificates to trust besides the system's, and a client
+/// certificate to present (PEM files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 /// `[telemetry]`: where traces go.
@@ -353,6 +399,8 @@ pub struct ProviderConfig {
     /// openai type: the provider's model names (globs) asked through the Responses API
     /// (`api = "responses"` is `["*"]`); the rest go through Chat Completions.
     pub responses_models: Vec<String>,
+    /// CA certificates and a client certificate for this provider's TLS.
+    pub tls: UpstreamTls,
 }
 
 /// Price per million tokens.
@@ -409,6 +457,9 @@ pub struct KeyConfig {
     pub regions: Vec<String>,
     /// Chat requests this key may have in flight at once (a stream counts until it ends).
     pub max_concurrent: Option<u32>,
+    /// Whether this key may address a provider directly (`provider/model`); the provider's
+    /// own `direct` must allow it too.
+    pub direct: bool,
 }
 
 /// How a presented key is checked.
@@ -458,7 +509,7 @@ impl Config {
         if local.exists() {
             return load_file(local);
         }
-        Ok(from_environment())
+        from_environment()
     }
 
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {

@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub cache: Option<RawCache>,
     pub responses: Option<RawResponses>,
     pub health: Option<RawHealth>,
+    pub retry: Option<RawRetry>,
     #[serde(default)]
     pub providers: Vec<RawProvider>,
     #[serde(default)]
@@ -35,6 +36,16 @@ pub struct RawConfig {
     pub server: Option<RawServer>,
 }
 
+/// `[retry]`: the retry budget and backoff.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub budget: Option<f64>,
+    pub min_per_second: Option<u32>,
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
+}
+
 /// `[server]`: the HTTP edge's limits.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +57,17 @@ pub struct RawServer {
     pub max_in_flight: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<SizeValue>,
+    pub tls: Option<RawTls>,
+}
+
+/// `[server.tls]`: the certificate the edge serves.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 /// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP.
@@ -173,6 +195,11 @@ pub struct RawProvider {
     pub headers: std::collections::BTreeMap<String, String>,
     /// anthropic type: the `anthropic-beta` flags (globs) a client may switch on.
     pub allowed_betas: Option<Vec<String>>,
+    /// PEM CA certificates trusted for this provider, besides the system's roots.
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain and key presented to this provider (mutual TLS).
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -246,4 +273,5 @@ pub struct RawKey {
     #[serde(default)]
     pub regions: Vec<String>,
     pub max_concurrent: Option<u32>,
+    pub direct: Option<bool>,
 }

@@ -196,7 +196,8 @@ fn built_in_default_reads_the_environment() {
         "CLOUDFLARE_API_TOKEN" => Some("cf".into()),
         "OLLAMA_HOST" => Some("10.0.0.5:11434".into()),
         _ => None,
-    });
+    })
+    .expect("env config");
     let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, vec!["openai", "groq", "ollama"]);
     assert_eq!(c.providers[0].keys.len(), 2);
@@ -210,9 +211,10 @@ fn built_in_default_reads_the_environment() {
     let both = from_env(&|k| match k {
         "OPENAI_API_KEY" | "ANTHROPIC_API_KEY" => Some("k".into()),
         _ => None,
-    });
+    })
+    .expect("env config");
     let names = |model: &str| -> Vec<String> {
-        crate::routing::resolve_places(&both, model)
+        crate::routing::resolve_places(&both, model, true)
             .1
             .iter()
             .map(|c| both.providers[c.0].name.clone())
@@ -228,7 +230,8 @@ fn gemini_is_a_native_provider_type() {
     let c = from_env(&|k| match k {
         "GEMINI_API_KEY" => Some("AIza".into()),
         _ => None,
-    });
+    })
+    .expect("env config");
     let gemini = &c.providers[0];
     assert_eq!(gemini.name, "gemini");
     assert_eq!(gemini.kind, lmrelay_providers::ProviderKind::Gemini);
@@ -540,7 +543,8 @@ fn built_in_default_fills_the_cloudflare_account_into_the_url() {
         "CLOUDFLARE_API_TOKEN" => Some("cf".into()),
         "CLOUDFLARE_ACCOUNT_ID" => Some(" acct42 ".into()),
         _ => None,
-    });
+    })
+    .expect("env config");
     let cf = c
         .providers
         .iter()
@@ -586,14 +590,14 @@ fn telemetry_from_the_section_or_the_standard_environment() {
     let t = c.telemetry.expect("on from the environment");
     assert_eq!((t.endpoint, t.service_name.as_str()), (None, "gateway-eu"));
     assert!(
-        from_env(&otel).telemetry.is_some(),
+        from_env(&otel).expect("env config").telemetry.is_some(),
         "the embedded default too"
     );
     let disabled = |k: &str| match k {
         "OTEL_SDK_DISABLED" => Some("true".to_owned()),
         _ => otel(k),
     };
-    assert!(from_env(&disabled).telemetry.is_none());
+    assert!(from_env(&disabled).expect("env config").telemetry.is_none());
 }
 
 #[test]
@@ -619,4 +623,25 @@ fn allowed_betas_default_and_only_for_anthropic() {
     )
     .expect_err("openai has no betas");
     assert!(errs.to_string().contains("allowed_betas"), "{errs}");
+}
+
+#[test]
+fn built_in_default_takes_its_address_and_gateway_keys_from_the_environment() {
+    let c = from_env(&|k| match k {
+        "LMRELAY_LISTEN" => Some("0.0.0.0:9000".into()),
+        "LMRELAY_GATEWAY_KEYS" => Some("gk-one, gk-two".into()),
+        _ => None,
+    })
+    .expect("env config");
+    assert_eq!(c.listen.port(), 9000);
+    let names: Vec<&str> = c.keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["env-1", "env-2"]);
+    assert_eq!(c.keys[0].models, ["*"]);
+    // Beyond loopback without a key: refused, naming what to set.
+    let err = from_env(&|k| (k == "LMRELAY_LISTEN").then(|| "0.0.0.0:8080".to_owned()))
+        .expect_err("open to the network");
+    assert!(err.to_string().contains("LMRELAY_GATEWAY_KEYS"), "{err}");
+    let err = from_env(&|k| (k == "LMRELAY_LISTEN").then(|| "nowhere".to_owned()))
+        .expect_err("not an address");
+    assert!(err.to_string().contains("LMRELAY_LISTEN"), "{err}");
 }

@@ -1,11 +1,13 @@
 //! The HTTP edge's accept loop, in front of the router: TCP_NODELAY on every connection, at
 //! most `max_connections` served at once (one more is told 503 in its protocol's shape), a
 //! watchdog per connection for slow request heads, idle keep-alives and clients that stop
-//! reading, limits on header count and size, and a graceful drain at shutdown. (axum's own
-//! `serve` runs hyper without a timer and with none of these limits.)
+//! reading, limits on header count and size, TLS termination when `[server.tls]` is set
+//! ([`tls`]), and a graceful drain at shutdown. (axum's own `serve` runs hyper without a
+//! timer and with none of these limits.)
 
 mod conn;
 pub mod overload;
+pub mod tls;
 
 use crate::config::ServerLimits;
 use axum::body::Body;
@@ -20,8 +22,10 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Connections beyond `max_connections` that may be held at once to be told 503; past
@@ -30,12 +34,13 @@ const REFUSING: usize = 64;
 /// How long a refused connection may take to send its request head.
 const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves `router` on `listener` until `stop` turns true, then waits for open connections
-/// to finish their requests, for at most `drain`.
+/// Serves `router` on `listener` (through TLS when `tls` is given) until `stop` turns true,
+/// then waits for open connections to finish their requests, for at most `drain`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
@@ -60,17 +65,33 @@ pub async fn serve(
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let activity = Activity::new();
-                let conn = builder.serve_connection_with_upgrades(
-                    TokioIo::new(Watched {
-                        inner: tcp,
-                        activity: activity.clone(),
-                    }),
-                    service(router.clone(), peer, activity.clone()),
-                );
-                let conn = graceful.watch(conn.into_owned());
+                let watched = Watched {
+                    inner: tcp,
+                    activity: activity.clone(),
+                };
+                let svc = service(router.clone(), peer, activity.clone());
+                let (builder, tls) = (builder.clone(), tls.clone());
+                // Registered before the handshake, so the drain waits for it too.
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    // The handshake is bounded by the watchdog's head timeout, like a
+                    // request head: the first bytes in start its clock.
                     tokio::select! {
-                        _ = conn => {}
+                        _ = async {
+                            match tls {
+                                None => {
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(watched), svc);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
+                                Some(acceptor) => {
+                                    let Ok(stream) = acceptor.accept(watched).await else {
+                                        return;
+                                    };
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
+                            }
+                        } => {}
                         why = activity.watchdog(limits) => closed(why),
                     }
                     drop(slot);
@@ -78,8 +99,19 @@ pub async fn serve(
             }
             Err(_) => match refusals.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        refuse(tcp).await;
+                        match tls {
+                            None => refuse(tcp).await,
+                            Some(acceptor) => {
+                                if let Ok(Ok(stream)) =
+                                    tokio::time::timeout(REFUSAL_HEAD_TIMEOUT, acceptor.accept(tcp))
+                                        .await
+                                {
+                                    refuse(stream).await;
+                                }
+                            }
+                        }
                         drop(permit);
                     });
                 }
@@ -144,12 +176,17 @@ fn closed(why: Closed) {
 }
 
 /// Tells a connection over `max_connections` 503, in the shape its request path speaks,
-/// and closes it.
-async fn refuse(tcp: TcpStream) {
-    let mut b = hyper::server::conn::http1::Builder::new();
-    b.timer(TokioTimer::new())
+/// and closes it (HTTP/1.1 or, through TLS with ALPN, HTTP/2).
+async fn refuse<I>(io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(REFUSAL_HEAD_TIMEOUT)
         .keep_alive(false);
+    b.http2().timer(TokioTimer::new());
     let svc = hyper::service::service_fn(|req: http::Request<Incoming>| async move {
         Ok::<_, Infallible>(overload::overloaded(
             req.uri().path(),
@@ -158,7 +195,7 @@ async fn refuse(tcp: TcpStream) {
     });
     let _ = tokio::time::timeout(
         REFUSAL_HEAD_TIMEOUT * 2,
-        b.serve_connection(TokioIo::new(tcp), svc),
+        b.serve_connection(TokioIo::new(io), svc),
     )
     .await;
 }

@@ -8,10 +8,12 @@
 
 pub mod breaker;
 pub mod checker;
+pub mod retry;
 pub mod shared;
 mod stats;
 
 pub use breaker::{Breaker, BreakerState};
+pub use retry::RetryBudget;
 pub use stats::{Ewma, TargetStats};
 
 use crate::config::HealthConfig;
@@ -53,6 +55,8 @@ pub struct ProviderHealth {
     check: AtomicU8,
     /// The model names the provider's last successful check listed (model discovery).
     discovered: arc_swap::ArcSwap<Vec<String>>,
+    /// Retries this provider may still take.
+    pub retries: RetryBudget,
 }
 
 /// How a target stands for routing, best first.
@@ -94,6 +98,7 @@ impl ProviderHealth {
             breaker: Breaker::default(),
             check: AtomicU8::new(UNKNOWN),
             discovered: arc_swap::ArcSwap::from_pointee(Vec::new()),
+            retries: RetryBudget::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod failures;
 mod other;
+mod retries;
 mod stream;
 
 pub use other::{count_tokens, embed, estimate_tokens};
@@ -15,7 +16,7 @@ use crate::cache;
 use crate::config::KeyConfig;
 use crate::error::{ErrorReply, GatewayError};
 use crate::health::{Breaker, Standing};
-use crate::metrics::{AttemptLabels, CacheLabels, Metrics};
+use crate::metrics::{AttemptLabels, CacheLabels, Metrics, ProviderLabel};
 use crate::outcome::Outcome;
 use crate::protocol::ClientProtocol;
 use crate::routing::{self, Candidate, RequestFacts};
@@ -28,6 +29,7 @@ use http::{HeaderMap, HeaderValue};
 use lmrelay_ir::{ApiError, ChatRequest, Extra, Usage};
 use lmrelay_protocol::ResponseMeta;
 use lmrelay_providers::{FailureKind, Next, RateLimits, UpstreamError};
+use retries::{Admission, Tried};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,6 +176,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
         })
         .collect();
     let mut failures = Failures::default();
+    let mut tried = Tried::default();
     'candidates: while let Some(q) = queue.pop_front() {
         let provider = &rt.providers[q.candidate.provider];
         let breaker = &provider.health.breaker;
@@ -213,6 +216,32 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                 || Instant::now() >= attempts.deadline
             {
                 break 'candidates;
+            }
+            let index = q.candidate.provider;
+            match tried.admit(index, provider, &rt.config.retry, crate::now_ms()) {
+                Admission::First => {}
+                Admission::Retry(wait) if wait.is_zero() => {}
+                Admission::Retry(wait) => {
+                    if Instant::now() + wait >= attempts.deadline {
+                        break 'candidates;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Admission::Refused => {
+                    tracing::debug!(
+                        request_id = %ex.request_id,
+                        provider = %provider.config.name,
+                        "retry not sent: the provider's retry budget is spent"
+                    );
+                    rt.live
+                        .metrics
+                        .retries_refused
+                        .get_or_create(&ProviderLabel {
+                            provider: provider.config.name.clone(),
+                        })
+                        .inc();
+                    continue 'candidates;
+                }
             }
             let outcome = attempts
                 .try_relaxing(&mut req, &mut relaxed, provider, candidate, key.as_deref())
@@ -254,6 +283,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                 crate::now_ms(),
             );
             attempts.count(provider, err.kind.as_str());
+            tried.failed(index, err.kind);
             if let Some(k) = &key {
                 mark_key(&rt, provider, k, &err);
             }

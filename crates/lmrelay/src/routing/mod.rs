@@ -42,8 +42,9 @@ pub struct Resolved {
 pub type Place = (usize, String, Option<u32>);
 
 /// The candidates for `model`, in configured order. Empty when nothing serves it.
-pub fn resolve(rt: &Runtime, model: &str) -> Resolved {
-    let (route, places) = resolve_places(&rt.config, model);
+/// `direct`: whether the caller may address a provider directly (`provider/model`).
+pub fn resolve(rt: &Runtime, model: &str, direct: bool) -> Resolved {
+    let (route, places) = resolve_places(&rt.config, model, direct);
     Resolved {
         route,
         candidates: places.into_iter().map(|p| candidate(rt, p)).collect(),
@@ -64,11 +65,12 @@ pub fn candidate(rt: &Runtime, (provider, model, weight): Place) -> Candidate {
 /// The places for `model`.
 ///
 /// Order of lookup: a route named exactly `model`, then a route whose glob matches, then
-/// `provider/model` addressing one provider directly (when the provider allows it, `direct`,
-/// and its `models` serve that name: a client cannot reach a model the operator did not list),
+/// `provider/model` addressing one provider directly (when the caller's key and the provider
+/// allow it, `direct`, and the provider's `models` serve that name: a client cannot reach a
+/// model the operator did not list),
 /// then every provider whose `models` match, in config order. An Ollama client's `name:latest` means `name` wherever nothing
 /// answers to `name:latest` itself.
-pub fn resolve_places(config: &Config, model: &str) -> (Option<usize>, Vec<Place>) {
+pub fn resolve_places(config: &Config, model: &str, direct: bool) -> (Option<usize>, Vec<Place>) {
     let base = model.strip_suffix(":latest").filter(|b| !b.is_empty());
     if let Some(r) = find_route(config, model) {
         return (Some(r), route_places(config, &config.routes[r], model));
@@ -78,7 +80,7 @@ pub fn resolve_places(config: &Config, model: &str) -> (Option<usize>, Vec<Place
             return (Some(r), route_places(config, &config.routes[r], b));
         }
     }
-    if let Some((p, m)) = model.split_once('/') {
+    if let Some((p, m)) = model.split_once('/').filter(|_| direct) {
         let direct = config
             .providers
             .iter()
@@ -212,7 +214,7 @@ targets = ["local/*"]
     }
 
     fn resolve(c: &Config, model: &str) -> (Option<usize>, Vec<Place>) {
-        resolve_places(c, model)
+        resolve_places(c, model, true)
     }
 
     #[test]
@@ -261,6 +263,21 @@ targets = ["local/*"]
         .expect("valid");
         // `oa/gpt-4o` is then just a name, which the wildcard provider serves as such.
         assert_eq!(names(&resolve(&c, "oa/gpt-4o")), vec![(0, "oa/gpt-4o")]);
+    }
+
+    #[test]
+    fn direct_addressing_can_be_turned_off_per_key() {
+        let c = parse_str(
+            "[[providers]]\nname = \"oa\"\ntype = \"openai\"\nmodels = [\"gpt-4o\"]\n",
+            Format::Toml,
+            "t.toml",
+            &|_| None,
+        )
+        .expect("valid");
+        assert_eq!(names(&resolve(&c, "oa/gpt-4o")), vec![(0, "gpt-4o")]);
+        // A key without `direct` asks for the name as written, which nothing serves.
+        assert!(resolve_places(&c, "oa/gpt-4o", false).1.is_empty());
+        assert_eq!(resolve_places(&c, "gpt-4o", false).1.len(), 1);
     }
 
     #[test]

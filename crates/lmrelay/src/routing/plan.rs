@@ -45,7 +45,7 @@ pub struct Plan {
 /// Plans a request; errors are the client's (unknown model, region not allowed).
 pub fn plan(rt: &Runtime, facts: &RequestFacts<'_>) -> Result<Plan, GatewayError> {
     let config = &rt.config;
-    let resolved = resolve(rt, facts.model);
+    let resolved = resolve(rt, facts.model, facts.key.is_none_or(|k| k.direct));
     let rule = config.rules.iter().position(|r| rule_matches(r, facts));
     let rule_cfg = rule.map(|i| &config.rules[i]);
     let route_cfg = resolved.route.map(|i| &config.routes[i]);
