@@ -428,6 +428,7 @@ def test_chart_names_ports_and_selectors_agree(label, values):
     assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["config"] == "/etc/lmrelay" and "lmrelay.yaml" in cm["data"]
+    assert set(mounts) == set(volumes), "every mount has its volume and every volume a mount"
 
     secrets = {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
     external = {merged["secrets"]["existingSecret"], merged["externalRedis"]["existingSecret"],
