@@ -63,8 +63,10 @@ def cargo_workspace() -> dict:
 
 def tool(var: str) -> Path:
     value = os.environ.get(var)
-    if not value or not Path(value).exists():
-        pytest.skip(f"{var} is not set to an existing file (scripts/test-packaging sets it)")
+    if not value:
+        pytest.skip(f"{var} is not set (scripts/test-packaging sets it)")
+    if not Path(value).exists():
+        pytest.skip(f"{var}={value} does not exist")
     return Path(value)
 
 
