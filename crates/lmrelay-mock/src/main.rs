@@ -76,6 +76,10 @@ struct Cli {
     /// Send an in-stream error after N events.
     #[arg(long, value_name = "N")]
     stream_error_after: Option<usize>,
+    /// Do not record requests (`GET /mock/requests` stays empty): for load tests, which would
+    /// otherwise grow the log without bound and pay for parsing every body twice.
+    #[arg(long)]
+    no_record: bool,
 }
 
 impl Cli {
@@ -167,6 +171,7 @@ async fn main() -> ExitCode {
         match spawn(flavor, config).await {
             Ok(server) => {
                 server.faults().set(faults.clone());
+                server.set_recording(!cli.no_record);
                 let _ = writeln!(out, "{} {}", flavor.name(), server.base_url());
                 servers.push(server);
             }

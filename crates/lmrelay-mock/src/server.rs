@@ -2,6 +2,7 @@
 //! `/mock/*` control endpoints and state shared by the flavor handlers.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub cache_read_tokens: u64,
     pub faults: Faults,
     log: Mutex<Vec<RecordedRequest>>,
+    /// Whether API requests are recorded (on unless a load test turns it off).
+    recording: AtomicBool,
 }
 
 /// Outcome of an API key check.
@@ -159,6 +162,12 @@ impl MockServer {
         self.shared.log().clear();
     }
 
+    /// Turns request recording on (the default) or off. A load test that sends millions of
+    /// requests turns it off, so the mock neither keeps them all nor parses each body twice.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.recording.store(on, Ordering::Relaxed);
+    }
+
     /// Stops accepting, lets in-flight requests finish for up to a second, then aborts.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -206,6 +215,7 @@ pub async fn spawn(flavor: Flavor, config: MockConfig) -> std::io::Result<MockSe
         cache_read_tokens: config.cache_read_tokens,
         faults: Faults::default(),
         log: Mutex::new(Vec::new()),
+        recording: AtomicBool::new(true),
     });
     let app = router(shared.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -253,8 +263,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Records every API request (method, path, query, headers, body) before handling it.
+/// Records every API request (method, path, query, headers, body) before handling it, unless
+/// recording is off.
 async fn record(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if !s.recording.load(Ordering::Relaxed) {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
