@@ -641,14 +641,36 @@ pub(crate) async fn answer_chat(s: &Shared, body: Bytes) -> Response {
                         "function": {"name": call.name, "arguments": call.arguments_json()}}]),
             );
         }
+        // Like OpenAI: `n` choices (the same answer here), token logprobs when asked, and
+        // the service tier that served the request.
+        let n = req
+            .get("n")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, 128);
+        let logprobs = if req.get("logprobs").and_then(Value::as_bool) == Some(true) {
+            json!({"content": token_logprobs(&plan.text), "refusal": null})
+        } else {
+            Value::Null
+        };
+        let choices: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"index": i, "message": message, "logprobs": logprobs,
+                       "finish_reason": finish_reason(&plan.finish)})
+            })
+            .collect();
+        let tier = req
+            .get("service_tier")
+            .and_then(Value::as_str)
+            .filter(|t| *t != "auto")
+            .unwrap_or("default");
         return json_response(
             StatusCode::OK,
             &json!({
                 "id": id, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": message, "logprobs": null,
-                             "finish_reason": finish_reason(&plan.finish)}],
+                "choices": choices,
                 "usage": usage(&plan, s.cache_read_tokens),
-                "service_tier": "default", "system_fingerprint": "fp_mock"
+                "service_tier": tier, "system_fingerprint": "fp_mock"
             }),
         );
     }
@@ -946,6 +968,19 @@ async fn model(State(s): S, Path(id): Path<String>) -> Response {
             Some("model_not_found"),
         )
     }
+}
+
+/// OpenAI's `logprobs.content` for a text: one entry per word, with its UTF-8 bytes.
+fn token_logprobs(text: &str) -> Value {
+    let tokens: Vec<Value> = word_pieces(text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({"token": t, "logprob": -0.01 * (i as f64 + 1.0),
+                   "bytes": t.as_bytes(), "top_logprobs": []})
+        })
+        .collect();
+    Value::Array(tokens)
 }
 
 #[cfg(test)]

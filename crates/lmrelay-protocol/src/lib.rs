@@ -26,3 +26,11 @@ pub mod time;
 pub mod tools;
 
 pub use stream::{ResponseMeta, StreamDecoder, StreamEncoder, UpstreamOptions};
+
+/// What the gateway needs of an answer it passes to a client of the same protocol
+/// unchanged: its usage and finish reason, read without building the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerSummary {
+    pub usage: lmrelay_ir::Usage,
+    pub finish: lmrelay_ir::FinishReason,
+}

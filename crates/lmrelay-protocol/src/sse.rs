@@ -39,6 +39,21 @@ pub fn write_event(out: &mut BytesMut, event: Option<&str>, data: &[u8]) {
     out.put_u8(b'\n');
 }
 
+/// Where the first complete event of `buf` ends: the index just past its terminating blank
+/// line (`\n\n` or `\r\n\r\n`), so that raw events can be passed on whole.
+pub fn event_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|b| *b == b'\n') {
+        let i = from + i;
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => return Some(i + 2),
+            Some([b'\r', b'\n', ..]) => return Some(i + 3),
+            _ => from = i + 1,
+        }
+    }
+    None
+}
+
 // === impl SseParser ===
 
 impl SseParser {
@@ -128,6 +143,16 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn event_ends_are_found_for_both_line_ends() {
+        assert_eq!(event_end(b"data: a\n\ndata: b\n\n"), Some(9));
+        assert_eq!(event_end(b"data: a\r\n\r\nrest"), Some(11));
+        assert_eq!(event_end(b"event: x\ndata: a\n"), None);
+        assert_eq!(event_end(b""), None);
+        assert_eq!(event_end(b"\n\n"), Some(2));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -136,6 +136,16 @@ pub trait Adapter: Send + Sync {
     /// Reads a successful non-streamed chat response.
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError>;
 
+    /// The usage and finish reason of a successful non-streamed answer that is passed to a
+    /// client of this adapter's own protocol unchanged; `None` when the adapter's answers
+    /// are always translated (they need more than the model name rewritten).
+    fn answer_summary(
+        &self,
+        _body: &[u8],
+    ) -> Option<Result<lmrelay_protocol::AnswerSummary, ApiError>> {
+        None
+    }
+
     /// A decoder for a successful streamed chat response.
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
 

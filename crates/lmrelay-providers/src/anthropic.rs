@@ -41,6 +41,13 @@ impl Adapter for AnthropicAdapter {
         anthropic::decode_response(body)
     }
 
+    fn answer_summary(
+        &self,
+        body: &[u8],
+    ) -> Option<Result<lmrelay_protocol::AnswerSummary, ApiError>> {
+        Some(anthropic::answer_summary(body))
+    }
+
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(anthropic::StreamReader::new())
     }

@@ -40,6 +40,13 @@ impl Adapter for OpenAiAdapter {
         openai::decode_response(body)
     }
 
+    fn answer_summary(
+        &self,
+        body: &[u8],
+    ) -> Option<Result<lmrelay_protocol::AnswerSummary, ApiError>> {
+        Some(openai::answer_summary(body))
+    }
+
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(openai::StreamReader::new())
     }

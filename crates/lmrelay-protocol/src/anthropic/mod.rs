@@ -30,6 +30,6 @@ pub use client_request::{decode_count_tokens, decode_request};
 pub use error::{decode_error, error_type, render_error, status_for};
 pub use models::{encode_count_tokens, encode_model, encode_models};
 pub use reader::StreamReader;
-pub use response::{decode_response, encode_response};
+pub use response::{answer_summary, decode_response, encode_response};
 pub use upstream_request::encode_request;
 pub use writer::StreamWriter;

@@ -66,6 +66,33 @@ pub fn encode_response(resp: &ChatResponse, meta: &ResponseMeta) -> Vec<u8> {
     })
 }
 
+/// Reads the usage and finish reason of an Anthropic message passed through as is; the rest
+/// of it is skipped, not built.
+pub fn answer_summary(body: &[u8]) -> Result<crate::AnswerSummary, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct View<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        stop_reason: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        usage: super::wire::WireUsage,
+    }
+    let v: View<'_> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("Anthropic returned a response that is not a valid message: {e}"),
+        )
+    })?;
+    if v.kind.as_deref() == Some("error") {
+        return Err(decode_error(502, body));
+    }
+    Ok(crate::AnswerSummary {
+        usage: v.usage.to_usage(),
+        finish: finish_reason(v.stop_reason.as_deref()),
+    })
+}
+
 /// Decodes an upstream Anthropic message. A body that is not one is a 502.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ApiError> {
     let wire: WireResponse = serde_json::from_slice(body).map_err(|e| {

@@ -23,7 +23,7 @@ pub use error::{decode_error, error_type, render_error};
 pub use models::{encode_model, encode_models};
 pub use reader::StreamReader;
 pub use request::{decode_request, encode_request};
-pub use response::{decode_response, encode_response, finish_reason_str};
+pub use response::{answer_summary, decode_response, encode_response, finish_reason_str};
 pub use writer::{StreamMode, StreamWriter};
 
 #[cfg(test)]

@@ -147,6 +147,40 @@ pub fn finish_reason_str(reason: FinishReason) -> &'static str {
     }
 }
 
+/// Reads the usage and finish reason of a Chat Completions response passed through as is;
+/// the rest of it is skipped, not built. Not a chat completion: a 502, as decoding says.
+pub fn answer_summary(body: &[u8]) -> Result<crate::AnswerSummary, ApiError> {
+    #[derive(Deserialize)]
+    struct View<'a> {
+        #[serde(default, borrow)]
+        choices: Vec<ChoiceView<'a>>,
+        usage: Option<WireUsage>,
+    }
+    #[derive(Deserialize)]
+    struct ChoiceView<'a> {
+        #[serde(default, borrow)]
+        finish_reason: Option<std::borrow::Cow<'a, str>>,
+    }
+    let v: View<'_> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("The upstream sent a chat completion lmrelay could not read: {e}"),
+        )
+    })?;
+    Ok(crate::AnswerSummary {
+        usage: v
+            .usage
+            .as_ref()
+            .map(WireUsage::to_usage)
+            .unwrap_or_default(),
+        finish: v
+            .choices
+            .first()
+            .and_then(|c| c.finish_reason.as_deref())
+            .map_or(FinishReason::Stop, finish_from_str),
+    })
+}
+
 /// Decodes a Chat Completions response from an upstream.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ApiError> {
     let w: WireResponse = serde_json::from_slice(body).map_err(|e| {

@@ -532,8 +532,24 @@ impl Attempts<'_> {
         let body = upstream::read_body(resp, left).await;
         self.add_upstream_time(reading.elapsed());
         let body = body.map_err(|e| transport_error(&e))?;
-        let answer = provider
-            .chat_adapter(&candidate.model)
+        let adapter = provider.chat_adapter(&candidate.model);
+        if self.passes_through(provider, adapter) {
+            if let Some(summary) = adapter.answer_summary(&body) {
+                let summary = summary.map_err(UpstreamError::unreadable)?;
+                provider
+                    .health
+                    .record_success(&candidate.stats, Some(sent.elapsed()), None);
+                let mut outcome = self.outcome(provider, candidate, key);
+                outcome.usage = summary.usage;
+                outcome.finish_reason = Some(summary.finish);
+                outcome.finish(&self.rt.live);
+                self.observe_overhead();
+                return Ok(
+                    ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+                );
+            }
+        }
+        let answer = adapter
             .chat_response(&body)
             .map_err(UpstreamError::unreadable)?;
         provider
@@ -559,6 +575,33 @@ impl Attempts<'_> {
             .ex
             .protocol
             .encode_response(&answer, &self.meta, crate::now_ms());
+        self.observe_overhead();
+        Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    }
+
+    /// Whether `provider`'s answer goes to the client as the upstream sent it (the
+    /// same-protocol fast path): the client speaks the upstream's own chat protocol, the
+    /// provider needs nothing rewritten (a plain `openai` or `anthropic` provider — no vendor
+    /// preset, no Azure filter results, not the Responses API), and nothing here needs the
+    /// answer built (the cache, the audit log's content). What the canonical answer would
+    /// drop — further choices, logprobs, `system_fingerprint`, `service_tier`, annotations —
+    /// then reaches the client unchanged.
+    fn passes_through(
+        &self,
+        provider: &Provider,
+        adapter: &dyn lmrelay_providers::Adapter,
+    ) -> bool {
+        matches!(
+            self.ex.protocol,
+            ClientProtocol::OpenAiChat | ClientProtocol::Anthropic
+        ) && adapter.dialect() == self.ex.protocol.dialect()
+            && provider.preset.is_none()
+            && self.cache_key.is_none()
+            && self.prompt.is_none()
+    }
+
+    /// Records the time this exchange spent in lmrelay (upstream time excluded).
+    fn observe_overhead(&self) {
         let upstream = Duration::from_nanos(self.upstream_ns.load(Ordering::Relaxed));
         self.rt.live.metrics.overhead.observe(
             self.ex
@@ -567,7 +610,6 @@ impl Attempts<'_> {
                 .saturating_sub(upstream)
                 .as_secs_f64(),
         );
-        Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
     }
 }
 

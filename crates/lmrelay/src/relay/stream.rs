@@ -1,6 +1,10 @@
 //! Streamed answers: wait for the first upstream event with content before committing the
 //! response head, then translate event by event, pulling upstream bytes only as fast as the
 //! client reads (backpressure) and dropping the upstream request when the client leaves.
+//!
+//! On the same-protocol fast path ([`RawPass`]) the upstream's events go to the client as they
+//! came, whole; they are still decoded, for what the gateway must know (the first content,
+//! usage, the finish, errors), but not re-encoded.
 
 use super::Attempts;
 use crate::cache;
@@ -47,20 +51,109 @@ impl Pending {
             self.0 += chunk.len();
         }
         if self.0 > MAX_EVENT_BYTES {
-            return Err(UpstreamError::new(
-                FailureKind::StreamError,
-                lmrelay_ir::ApiError::new(
-                    lmrelay_ir::ErrorKind::BadGateway,
-                    format!(
-                        "The upstream stream sent more than {MAX_EVENT_BYTES} bytes without \
-                         completing an event."
-                    ),
-                )
-                .with_status(502),
-            ));
+            return Err(event_too_large());
         }
         Ok(())
     }
+}
+
+/// The fast path of a stream whose client speaks the upstream's protocol (SSE): complete
+/// events are passed on unchanged; the one OpenAI usage chunk the client did not ask for
+/// (lmrelay always asks upstream, to count tokens) is left out.
+struct RawPass {
+    /// The bytes of an event not yet complete.
+    partial: BytesMut,
+    /// Whether a chunk with usage alone is left out (OpenAI's `include_usage` unset).
+    drop_usage_only: bool,
+    /// Whether the upstream said how the answer finished.
+    saw_finish: bool,
+}
+
+// === impl RawPass ===
+
+impl RawPass {
+    /// Takes a chunk: each event it completes is decoded into `events` and, unless left
+    /// out, appended to `out` as it came.
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        decoder: &mut dyn StreamDecoder,
+        events: &mut Vec<StreamEvent>,
+        out: &mut BytesMut,
+    ) -> Result<(), UpstreamError> {
+        self.partial.extend_from_slice(chunk);
+        while let Some(end) = lmrelay_protocol::sse::event_end(&self.partial) {
+            let event = self.partial.split_to(end);
+            self.pass(&event, decoder, events, out);
+        }
+        if self.partial.len() > MAX_EVENT_BYTES {
+            return Err(event_too_large());
+        }
+        Ok(())
+    }
+
+    /// The upstream ended: what is left (an event without its blank line) goes as it is;
+    /// then the decoder is finished. What it makes up then — the error of a stream that
+    /// stopped short — never was upstream bytes: it is returned, to be said in the client's
+    /// shape.
+    fn finish(
+        &mut self,
+        decoder: &mut dyn StreamDecoder,
+        events: &mut Vec<StreamEvent>,
+        out: &mut BytesMut,
+    ) -> Option<lmrelay_ir::ApiError> {
+        let rest = self.partial.split();
+        if !rest.is_empty() {
+            self.pass(&rest, decoder, events, out);
+        }
+        let before = events.len();
+        decoder.finish(events);
+        let made_up = events[before..]
+            .iter()
+            .position(|e| matches!(e, StreamEvent::Error(_)))
+            .map(|i| events.remove(before + i));
+        self.note(&events[before..]);
+        match made_up {
+            Some(StreamEvent::Error(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn pass(
+        &mut self,
+        event: &[u8],
+        decoder: &mut dyn StreamDecoder,
+        events: &mut Vec<StreamEvent>,
+        out: &mut BytesMut,
+    ) {
+        let before = events.len();
+        decoder.feed(event, events);
+        let new = &events[before..];
+        self.note(new);
+        let usage_only = !new.is_empty() && new.iter().all(|e| matches!(e, StreamEvent::Usage(_)));
+        if !(self.drop_usage_only && usage_only) {
+            out.extend_from_slice(event);
+        }
+    }
+
+    fn note(&mut self, events: &[StreamEvent]) {
+        self.saw_finish |= events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Finish { .. } | StreamEvent::Error(_)));
+    }
+}
+
+fn event_too_large() -> UpstreamError {
+    UpstreamError::new(
+        FailureKind::StreamError,
+        lmrelay_ir::ApiError::new(
+            lmrelay_ir::ErrorKind::BadGateway,
+            format!(
+                "The upstream stream sent more than {MAX_EVENT_BYTES} bytes without completing an event."
+            ),
+        )
+        .with_status(502),
+    )
 }
 
 /// Reads the upstream stream until its first event with content, then commits the response
@@ -81,22 +174,41 @@ pub(super) async fn start(
     let deadline =
         tokio::time::Instant::from_std((sent + limits.first_token).min(attempts.deadline));
     let mut upstream = resp.bytes_stream().boxed();
-    let mut decoder = provider.chat_adapter(&candidate.model).stream_decoder();
+    let adapter = provider.chat_adapter(&candidate.model);
+    let mut decoder = adapter.stream_decoder();
     let mut events = Vec::new();
     let mut pending = Pending::default();
     let mut ended = false;
+    let mut raw = attempts.passes_through(provider, adapter).then(|| RawPass {
+        partial: BytesMut::new(),
+        drop_usage_only: ex.protocol == crate::protocol::ClientProtocol::OpenAiChat
+            && !meta.include_usage,
+        saw_finish: false,
+    });
+    // What the fast path passes on once the stream is committed.
+    let mut held = BytesMut::new();
     let visible = |e: &StreamEvent| has_content(e, meta.include_reasoning);
     // `Start` and `Usage` alone (Anthropic's `message_start`, OpenAI's role chunk) commit
     // nothing, so an overload reported right after them still fails over.
     while !ended && !events.iter().any(visible) {
         match tokio::time::timeout_at(deadline, upstream.next()).await {
             Err(_) => return Err(transport_error(&SendError::Timeout)),
-            Ok(Some(Ok(chunk))) => pending.feed(&mut *decoder, &chunk, &mut events)?,
+            Ok(Some(Ok(chunk))) => match raw.as_mut() {
+                Some(r) => r.feed(&chunk, &mut *decoder, &mut events, &mut held)?,
+                None => pending.feed(&mut *decoder, &chunk, &mut events)?,
+            },
             Ok(Some(Err(e))) => {
                 return Err(transport_error(&upstream::transport_failure(&e)));
             }
             Ok(None) => {
-                decoder.finish(&mut events);
+                match raw.as_mut() {
+                    Some(r) => {
+                        if let Some(e) = r.finish(&mut *decoder, &mut events, &mut held) {
+                            events.push(StreamEvent::Error(e));
+                        }
+                    }
+                    None => decoder.finish(&mut events),
+                }
                 ended = true;
             }
         }
@@ -148,7 +260,12 @@ pub(super) async fn start(
         decoder,
         encoder,
         events,
-        out: BytesMut::with_capacity(4096),
+        out: if raw.is_some() {
+            held
+        } else {
+            BytesMut::with_capacity(4096)
+        },
+        raw,
         idle: limits.idle,
         deadline: tokio::time::Instant::from_std(sent + limits.stream),
         pending,
@@ -210,6 +327,9 @@ struct StreamRelay {
     encoder: Box<dyn StreamEncoder>,
     events: Vec<StreamEvent>,
     out: BytesMut,
+    /// The same-protocol fast path: events passed on as they came, the encoder used only for
+    /// errors of lmrelay's own.
+    raw: Option<RawPass>,
     idle: Duration,
     /// When the whole stream is due (`stream_timeout`).
     deadline: tokio::time::Instant,
@@ -266,16 +386,32 @@ impl StreamRelay {
                     StreamEvent::Error(_) => errored = true,
                     _ => {}
                 }
-                self.encoder.push(&e, &mut self.out);
+                if self.raw.is_none() {
+                    self.encoder.push(&e, &mut self.out);
+                }
             }
             if errored {
                 self.fail(FailureKind::StreamError);
             }
-            if self.ended && !self.encoder.is_closed() {
-                self.encoder.finish(crate::now_ms(), &mut self.out);
-            }
-            if self.encoder.is_closed() {
-                self.done = true;
+            match &self.raw {
+                None => {
+                    if self.ended && !self.encoder.is_closed() {
+                        self.encoder.finish(crate::now_ms(), &mut self.out);
+                    }
+                    if self.encoder.is_closed() {
+                        self.done = true;
+                    }
+                }
+                Some(raw) if self.ended => {
+                    // An upstream that stopped without finishing: said in the client's
+                    // shape, as the translating path says it.
+                    if !raw.saw_finish && !self.encoder.is_closed() {
+                        let e = lmrelay_protocol::stream::premature_end();
+                        self.encoder.push(&StreamEvent::Error(e), &mut self.out);
+                    }
+                    self.done = true;
+                }
+                Some(_) => {}
             }
             if !self.out.is_empty() {
                 let frame = self.out.split().freeze();
@@ -287,42 +423,41 @@ impl StreamRelay {
             let due = (tokio::time::Instant::now() + self.idle).min(self.deadline);
             match tokio::time::timeout_at(due, self.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
-                    let fed = self
-                        .pending
-                        .feed(&mut *self.decoder, &chunk, &mut self.events);
+                    let fed = match self.raw.as_mut() {
+                        Some(r) => {
+                            r.feed(&chunk, &mut *self.decoder, &mut self.events, &mut self.out)
+                        }
+                        None => self
+                            .pending
+                            .feed(&mut *self.decoder, &chunk, &mut self.events),
+                    };
                     if let Err(e) = fed {
                         self.fail(e.kind);
-                        self.events.push(StreamEvent::Error(e.error));
+                        self.own_error(e.error);
                         self.ended = true;
                     }
                 }
                 Ok(Some(Err(_))) => {
                     self.fail(FailureKind::Connection);
-                    self.decoder.finish(&mut self.events);
-                    self.ended = true;
+                    self.end_of_upstream(true);
                 }
-                Ok(None) => {
-                    self.decoder.finish(&mut self.events);
-                    self.ended = true;
-                }
+                Ok(None) => self.end_of_upstream(false),
                 Err(_) if tokio::time::Instant::now() >= self.deadline => {
                     // Too long in all: the client gets what came, then an error; the
                     // provider's health is not blamed for a long answer.
                     self.failed = true;
-                    self.events.push(StreamEvent::Error(
+                    self.own_error(
                         lmrelay_ir::ApiError::new(
                             lmrelay_ir::ErrorKind::Timeout,
                             "The stream lasted longer than the provider's stream_timeout.",
                         )
                         .with_status(504),
-                    ));
+                    );
                     self.ended = true;
                 }
                 Err(_) => {
                     self.fail(FailureKind::Timeout);
-                    self.events.push(StreamEvent::Error(
-                        transport_error(&SendError::Timeout).error,
-                    ));
+                    self.own_error(transport_error(&SendError::Timeout).error);
                     self.ended = true;
                 }
             }
@@ -331,6 +466,34 @@ impl StreamRelay {
 }
 
 impl StreamRelay {
+    /// An error of lmrelay's own (a time limit, an oversized event): on the fast path it is
+    /// encoded at once, after the last whole upstream event; otherwise it joins the events.
+    fn own_error(&mut self, error: lmrelay_ir::ApiError) {
+        if self.raw.is_some() {
+            self.encoder.push(&StreamEvent::Error(error), &mut self.out);
+        } else {
+            self.events.push(StreamEvent::Error(error));
+        }
+    }
+
+    /// The upstream stream ended, or broke: what the decoder holds is finished (on the fast
+    /// path a broken stream's unfinished event is dropped, not passed on in part).
+    fn end_of_upstream(&mut self, broken: bool) {
+        match self.raw.as_mut() {
+            Some(r) => {
+                if broken {
+                    r.partial.clear();
+                }
+                if let Some(e) = r.finish(&mut *self.decoder, &mut self.events, &mut self.out) {
+                    self.fail(FailureKind::StreamError);
+                    self.own_error(e);
+                }
+            }
+            None => self.decoder.finish(&mut self.events),
+        }
+        self.ended = true;
+    }
+
     /// Records a failure of a committed stream against the provider's health, once.
     fn fail(&mut self, kind: FailureKind) {
         if !std::mem::replace(&mut self.failed, true) {
