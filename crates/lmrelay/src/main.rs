@@ -73,10 +73,14 @@ enum Command {
     /// Exit 0 when the gateway answers `/healthz` with 200, else 1 (for container health
     /// checks, which may have no shell or curl).
     Healthcheck {
-        /// The URL to ask (else http://127.0.0.1:PORT/healthz, PORT from $LMRELAY_LISTEN or 8080).
+        /// The config whose `listen` (and `[server.tls]`) to ask, found as `serve` finds it.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The URL to ask instead.
         #[arg(long)]
         url: Option<String>,
-        /// Accept any certificate (a self-signed one on 127.0.0.1).
+        /// Accept any certificate (a self-signed one; implied when the URL comes from the
+        /// config, since the gateway is asked on loopback).
         #[arg(long)]
         insecure: bool,
     },
@@ -112,7 +116,11 @@ fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::Init { output, force } => init(&output, force),
-        Command::Healthcheck { url, insecure } => healthcheck(url, insecure),
+        Command::Healthcheck {
+            config,
+            url,
+            insecure,
+        } => healthcheck(config, url, insecure),
         Command::HashKey { key } => {
             let key = match key {
                 Some(k) => k,
@@ -218,14 +226,32 @@ fn init(output: &std::path::Path, force: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn healthcheck(url: Option<String>, insecure: bool) -> ExitCode {
-    let url = url.unwrap_or_else(|| {
-        let port = std::env::var("LMRELAY_LISTEN")
-            .ok()
-            .and_then(|l| l.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()))
-            .unwrap_or(8080);
-        format!("http://127.0.0.1:{port}/healthz")
-    });
+/// The gateway's `/healthz` on loopback, from the config `serve` would read: its `listen`
+/// port (an unspecified address asked on loopback) and `https` with `[server.tls]`.
+fn health_url(config: Option<PathBuf>) -> Option<String> {
+    let c = Config::discover(config.as_deref())
+        .inspect_err(|e| eprintln!("{e}"))
+        .ok()?;
+    let mut addr = c.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let scheme = if c.tls.is_some() { "https" } else { "http" };
+    Some(format!("{scheme}://{addr}/healthz"))
+}
+
+fn healthcheck(config: Option<PathBuf>, url: Option<String>, insecure: bool) -> ExitCode {
+    let (url, insecure) = match url {
+        Some(u) => (u, insecure),
+        None => match health_url(config) {
+            Some(u) => (u, true),
+            None => return ExitCode::FAILURE,
+        },
+    };
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -135,12 +135,17 @@ async fn the_edge_serves_tls_with_http2_and_reloads_its_certificate() {
     write(&dir, "cert.pem", &first.cert_pem);
     write(&dir, "key.pem", &first.key_pem);
     let mock = openai_mock().await;
+    // A fixed port, so that `lmrelay healthcheck -c FILE` can find the gateway from the file.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     // Relative paths are read from the config file's folder.
     let file = write(
         &dir,
         "lmrelay.toml",
         &format!(
-            r#"listen = "127.0.0.1:0"
+            r#"listen = "127.0.0.1:{port}"
 drain_timeout = "1s"
 watch_config = false
 [admin]
@@ -189,6 +194,23 @@ models = ["gpt-4o-mini"]
     let resp = h1.get(format!("{url}/healthz")).send().await.expect("h1");
     assert_eq!(resp.version(), http::Version::HTTP_11);
     assert_eq!(resp.status(), 200);
+
+    // `lmrelay healthcheck -c FILE` asks the config's port over https.
+    let file_for_check = file.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lmrelay"))
+            .args(["healthcheck", "-c"])
+            .arg(&file_for_check)
+            .output()
+            .expect("run healthcheck")
+    })
+    .await
+    .expect("join");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = reqwest::Client::builder()

@@ -77,21 +77,7 @@ pub async fn serve(
                     // The handshake is bounded by the watchdog's head timeout, like a
                     // request head: the first bytes in start its clock.
                     tokio::select! {
-                        _ = async {
-                            match tls {
-                                None => {
-                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(watched), svc);
-                                    let _ = watcher.watch(conn.into_owned()).await;
-                                }
-                                Some(acceptor) => {
-                                    let Ok(stream) = acceptor.accept(watched).await else {
-                                        return;
-                                    };
-                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                                    let _ = watcher.watch(conn.into_owned()).await;
-                                }
-                            }
-                        } => {}
+                        _ = serve_connection(&builder, watched, svc, tls, watcher) => {}
                         why = activity.watchdog(limits) => closed(why),
                     }
                     drop(slot);
@@ -124,6 +110,38 @@ pub async fn serve(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(drain) => {
             tracing::warn!("drain timeout reached; closing the remaining connections");
+        }
+    }
+}
+
+/// Serves one connection, after its TLS handshake when the edge terminates TLS.
+async fn serve_connection<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watched: Watched<tokio::net::TcpStream>,
+    svc: S,
+    tls: Option<TlsAcceptor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: hyper::service::Service<
+            http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    match tls {
+        None => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(watched), svc);
+            let _ = watcher.watch(conn.into_owned()).await;
+        }
+        Some(acceptor) => {
+            let Ok(stream) = acceptor.accept(watched).await else {
+                return;
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            let _ = watcher.watch(conn.into_owned()).await;
         }
     }
 }
