@@ -716,9 +716,26 @@ def test_healthcheck_subcommand_exists():
 # === An image-like root ===
 
 
+def is_static(binary) -> bool:
+    """No dynamic section asks for a shared library (readelf, from binutils)."""
+    dynamic = run(["readelf", "-d", binary])
+    return dynamic.returncode == 0 and "NEEDED" not in dynamic.stdout
+
+
+def test_the_wheels_binary_is_statically_linked():
+    """The wheel carries the release build: static (glibc +crt-static), so it runs on any
+    Linux of its architecture and on the image's empty root (checked below, as root)."""
+    if not os.environ.get("LMRELAY_PACKAGING_WHEEL"):
+        pytest.skip("no wheel built (LMRELAY_SKIP_WHEEL=1)")
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is not installed")
+    assert is_static(lmrelay_bin()), run(["readelf", "-d", lmrelay_bin()]).stdout
+
+
 def image_like_root(tmp_path: Path) -> Path:
-    """A root with what distroless/static has that lmrelay may use (CA certificates, hosts),
-    the binary at /lmrelay and, since this one is not static, the libraries it links."""
+    """A root with what distroless/static has that lmrelay may use (CA certificates, hosts)
+    and the binary at /lmrelay — alone when it is static (the wheel's), else with the
+    libraries it links (a debug build)."""
     binary = lmrelay_bin()
     root = tmp_path / "root"
     (root / "etc/ssl/certs").mkdir(parents=True)
@@ -726,7 +743,8 @@ def image_like_root(tmp_path: Path) -> Path:
     shutil.copy(binary, root / "lmrelay")
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
-    for lib in re.findall(r"(/\S+\.so[.\d]*)", run(["ldd", binary]).stdout):
+    linked = [] if is_static(binary) else run(["ldd", binary]).stdout
+    for lib in re.findall(r"(/\S+\.so[.\d]*)", linked or ""):
         dest = root / lib.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(lib, dest)
