@@ -1,14 +1,7 @@
-//! Request bodies, as raw wire JSON, for the three protocols, and the deterministic prompt
-//! text the mocks echo back (one stream chunk per word).
+//! Request bodies, as raw wire JSON, for the three client protocols, and the deterministic
+//! prompt text the mocks echo back (one stream chunk per word).
 
 use serde_json::{json, Value};
-
-/// The OpenAI mock's model (served by the gateway's `oa` provider).
-pub const OPENAI_MODEL: &str = "gpt-4o-mini";
-/// The Anthropic mock's model (served by the gateway's `an` provider).
-pub const ANTHROPIC_MODEL: &str = "claude-3-5-haiku-latest";
-/// The Ollama mock's model.
-pub const OLLAMA_MODEL: &str = "llama3.2";
 
 /// Words the prompt cycles through; a few need JSON escaping or are multi-byte, as real
 /// model output does.
@@ -67,11 +60,11 @@ pub fn anthropic_messages(model: &str, text: &str, stream: bool, tools: bool) ->
     body
 }
 
-/// An Ollama `/api/chat` body, streamed (Ollama's default).
-pub fn ollama_chat(model: &str, text: &str, tools: bool) -> Value {
+/// An Ollama `/api/chat` body.
+pub fn ollama_chat(model: &str, text: &str, stream: bool, tools: bool) -> Value {
     let mut body = json!({"model": model, "messages": [
         {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": text}], "stream": true});
+        {"role": "user", "content": text}], "stream": stream});
     if tools {
         body["tools"] = openai_tools();
     }

@@ -1,25 +1,30 @@
-//! The lmrelay benchmark: what the gateway adds over calling `lmrelay-mock` directly.
+//! The lmrelay benchmark, run the way a user would measure a gateway: separate processes —
+//! the release `lmrelay` with a config file, the release `lmrelay-mock` as the upstream, nginx
+//! as a plain reverse proxy over the same mock for reference, and this process as the load
+//! generator — with the proxy under test pinned to one core and the rest to another.
 //!
-//! Everything runs in one process on one multi-thread tokio runtime: the mock upstreams,
-//! the gateway (bound to `127.0.0.1:0`) and the load generator. Three measurements:
+//! - [`load`]: an open loop at a constant arrival rate (latency, HDR histograms) and a closed
+//!   loop of many connections (maximum throughput);
+//! - [`streams`]: concurrent spaced streams (time to first token, gaps between chunks) and
+//!   thousands of slow streams held open (memory);
+//! - [`servers`]: starting the mock, lmrelay and nginx, and their configs;
+//! - [`procs`]: pinning, and CPU time and memory from `/proc`;
+//! - [`report`] and [`doc`]: the targets, judged against nginx from the same run, and
+//!   `docs/benchmarks.md`;
+//! - [`profile`]: `perf` samples of lmrelay under load.
 //!
-//! - [`load`]: open-loop latency at a fixed request rate, direct to a mock and through the
-//!   gateway, non-streamed and streamed (time to last byte);
-//! - [`translate`]: the pure CPU cost of translating one upstream stream chunk (decoder
-//!   `feed` + encoder `push`), with no network, over long streams captured from the mocks;
-//! - [`stream_cpu`]: process CPU time per streamed chunk end to end, gateway run minus direct
-//!   run — an upper bound on the gateway's per-chunk cost, since it includes HTTP and syscalls.
-//!
-//! Run it with `scripts/bench` (a release build); results are recorded in
-//! `docs/benchmarks.md`.
+//! Run it with `scripts/bench`. The criterion micro-benchmarks of the codecs are in
+//! `benches/codecs.rs` (`cargo bench -p lmrelay-bench`).
 
 pub mod bodies;
-pub mod capture;
-pub mod cpu;
-pub mod env;
+pub mod doc;
+pub mod hist;
 pub mod http;
 pub mod load;
+pub mod machine;
+pub mod micro;
+pub mod procs;
+pub mod profile;
 pub mod report;
-pub mod stats;
-pub mod stream_cpu;
-pub mod translate;
+pub mod servers;
+pub mod streams;
