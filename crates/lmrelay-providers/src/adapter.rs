@@ -136,9 +136,15 @@ pub trait Adapter: Send + Sync {
     /// Reads a successful non-streamed chat response.
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError>;
 
-    /// The usage and finish reason of a successful non-streamed answer that is passed to a
-    /// client of this adapter's own protocol unchanged; `None` when the adapter's answers
-    /// are always translated (they need more than the model name rewritten).
+    /// Whether a client of this adapter's own protocol may get its answers as the upstream
+    /// sends them (the same-protocol fast path): only when they need nothing rewritten
+    /// (not Azure's, whose content-filter results are mapped).
+    fn passes_answers_through(&self) -> bool {
+        false
+    }
+
+    /// The usage and finish reason of a successful non-streamed answer passed through
+    /// unchanged (adapters whose answers pass through implement it).
     fn answer_summary(
         &self,
         _body: &[u8],

@@ -41,6 +41,10 @@ impl Adapter for AnthropicAdapter {
         anthropic::decode_response(body)
     }
 
+    fn passes_answers_through(&self) -> bool {
+        true
+    }
+
     fn answer_summary(
         &self,
         body: &[u8],

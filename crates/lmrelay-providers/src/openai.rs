@@ -40,6 +40,10 @@ impl Adapter for OpenAiAdapter {
         openai::decode_response(body)
     }
 
+    fn passes_answers_through(&self) -> bool {
+        true
+    }
+
     fn answer_summary(
         &self,
         body: &[u8],

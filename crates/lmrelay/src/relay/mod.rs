@@ -595,6 +595,7 @@ impl Attempts<'_> {
             self.ex.protocol,
             ClientProtocol::OpenAiChat | ClientProtocol::Anthropic
         ) && adapter.dialect() == self.ex.protocol.dialect()
+            && adapter.passes_answers_through()
             && provider.preset.is_none()
             && self.cache_key.is_none()
             && self.prompt.is_none()
