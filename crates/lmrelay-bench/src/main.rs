@@ -32,6 +32,10 @@ struct Args {
     /// Also profile lmrelay under the 1,000 req/s load with `perf` and add the top frames.
     #[arg(long)]
     profile: bool,
+    /// The profiler of --profile: perf (attached to the running gateway; falls back to
+    /// callgrind when perf cannot run) or callgrind (a gateway under valgrind, 100 req/s).
+    #[arg(long, value_enum, default_value = "perf")]
+    profiler: Profiler,
     /// Rates of the non-streamed open-loop runs, requests per second.
     #[arg(long, value_delimiter = ',', default_values_t = vec![1000.0, 3000.0])]
     rates: Vec<f64>,
@@ -107,6 +111,12 @@ enum Phase {
     Memory,
     /// `perf` profile of lmrelay at 1,000 req/s.
     Profile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Profiler {
+    Perf,
+    Callgrind,
 }
 
 const ALL: [Phase; 6] = [
@@ -705,6 +715,20 @@ async fn profile_run(
     world: &World,
     paths: &Paths,
 ) -> Result<lmrelay_bench::report::Profile, String> {
+    if ctx.args.profiler == Profiler::Perf {
+        match perf_run(ctx, world, paths).await {
+            Ok(p) => return Ok(p),
+            Err(e) => eprintln!("profile: perf failed ({e}); callgrind instead"),
+        }
+    }
+    callgrind_run(ctx, world).await
+}
+
+async fn perf_run(
+    ctx: &Ctx,
+    world: &World,
+    paths: &Paths,
+) -> Result<lmrelay_bench::report::Profile, String> {
     eprintln!("profile: perf record of lmrelay at 1,000 req/s …");
     let rec = profile::start(paths.lmrelay_pid, &world.dir, ctx.pinning.load)?;
     let phases = Phases {
@@ -716,6 +740,42 @@ async fn profile_run(
         .await
         .map_err(|e| format!("profile task: {e}"))??;
     p.rate = 1000.0;
+    Ok(p)
+}
+
+/// A separate gateway under callgrind, at 100 req/s (valgrind runs it tens of times slower).
+async fn callgrind_run(ctx: &Ctx, world: &World) -> Result<lmrelay_bench::report::Profile, String> {
+    const RATE: f64 = 100.0;
+    eprintln!("profile: lmrelay under callgrind at {RATE} req/s …");
+    let mut cg = profile::callgrind(
+        &world.lmrelay,
+        &world.dir,
+        &world.mock,
+        &world.key_hash,
+        ctx.pinning.proxy,
+    )?;
+    let call = Call::new(
+        &cg.gateway.url,
+        "/v1/chat/completions",
+        &[("authorization", &format!("Bearer {GATEWAY_KEY}"))],
+        &bodies::openai_chat(OPENAI_MODEL, &world.text, false, false),
+    )?;
+    let warm = Phases {
+        warmup: Duration::ZERO,
+        measure: Duration::from_secs(2),
+    };
+    load::open_loop(&world.client, &call, RATE, warm, &[]).await;
+    cg.collect()?;
+    let phases = Phases {
+        warmup: Duration::ZERO,
+        measure: ctx.timing.profile,
+    };
+    let run = load::open_loop(&world.client, &call, RATE, phases, &[]).await;
+    let ok = run.ok;
+    let mut p = tokio::task::spawn_blocking(move || cg.finish(ok, 30))
+        .await
+        .map_err(|e| format!("profile task: {e}"))??;
+    p.rate = RATE;
     Ok(p)
 }
 

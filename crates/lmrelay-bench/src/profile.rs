@@ -1,5 +1,7 @@
-//! A CPU profile of a running process with `perf` (software `cpu-clock` samples, which work in
-//! VMs without hardware counters): record while a load runs, then the top frames by self time.
+//! A CPU profile of lmrelay under load: with `perf` (software `cpu-clock` samples, which work
+//! in VMs without hardware counters) attached to the running gateway, or, where `perf` cannot
+//! run, with callgrind (a gateway started under valgrind, instructions counted over a slower
+//! load). Either way: the top functions by self time, by crate, and by object.
 
 use crate::procs::{command, Proc};
 use std::path::Path;
@@ -69,8 +71,180 @@ impl Recording {
                 .map(|r| (r.share, r.object))
                 .collect(),
             crates,
+            note: Some(
+                "Kernel time is TCP on loopback, epoll and wake-ups, which nginx pays too".into(),
+            ),
         })
     }
+}
+
+/// A gateway started under `valgrind --tool=callgrind`, uninstrumented (counting nothing, and
+/// faster) until [`Callgrind::collect`].
+pub struct Callgrind {
+    pub gateway: crate::servers::Lmrelay,
+    out: std::path::PathBuf,
+    started: Option<Instant>,
+}
+
+/// Starts lmrelay under callgrind, instrumentation off until [`Callgrind::collect`].
+pub fn callgrind(
+    lmrelay: &Path,
+    dir: &Path,
+    mock: &crate::servers::Mock,
+    key_hash: &str,
+    cpu: Option<usize>,
+) -> Result<Callgrind, String> {
+    let valgrind = crate::procs::find_program("valgrind").ok_or("valgrind is not installed")?;
+    let out = dir.join("callgrind.out");
+    let args = vec![
+        "--tool=callgrind".to_owned(),
+        "--instr-atstart=no".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let gateway = crate::servers::Lmrelay::start_under(
+        lmrelay,
+        dir,
+        mock,
+        key_hash,
+        cpu,
+        Some((&valgrind, &args)),
+    )?;
+    Ok(Callgrind {
+        gateway,
+        out,
+        started: None,
+    })
+}
+
+impl Callgrind {
+    /// Turns instrumentation on: counting starts (`callgrind_control -i on`).
+    pub fn collect(&mut self) -> Result<(), String> {
+        let status = Command::new("callgrind_control")
+            .args(["-i", "on", &self.gateway.pid().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run callgrind_control: {e}"))?;
+        if !status.success() {
+            return Err(format!("callgrind_control -i on failed: {status}"));
+        }
+        self.started = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Stops the gateway (callgrind writes its counts at exit) and summarises them over the
+    /// `requests` answered while counting.
+    pub fn finish(mut self, requests: u64, top: usize) -> Result<crate::report::Profile, String> {
+        let seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        self.gateway.proc.stop(Duration::from_secs(60));
+        let out = Command::new("callgrind_annotate")
+            .args(["--inclusive=no", "--threshold=100", "--auto=no"])
+            .arg(&self.out)
+            .output()
+            .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "callgrind_annotate failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let (total, rows) = parse_callgrind(&String::from_utf8_lossy(&out.stdout));
+        let mut objects: Vec<(f64, String)> = Vec::new();
+        for r in &rows {
+            match objects.iter_mut().find(|(_, o)| *o == r.object) {
+                Some((s, _)) => *s += r.share,
+                None => objects.push((r.share, r.object.clone())),
+            }
+        }
+        objects.retain(|(s, _)| *s >= 0.5);
+        objects.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let crates = by_crate(&rows);
+        Ok(crate::report::Profile {
+            tool: "callgrind (`valgrind --tool=callgrind`, instructions, user space only)".into(),
+            seconds,
+            rate: 0.0,
+            samples: None,
+            symbols: rows
+                .into_iter()
+                .take(top)
+                .map(|r| (r.share, r.object, shorten(&r.symbol, 140)))
+                .collect(),
+            objects,
+            crates,
+            note: (requests > 0 && total > 0).then(|| {
+                format!(
+                    "{} requests counted, ≈ {} instructions per request in lmrelay's own process",
+                    requests,
+                    crate::report::thousands(total as f64 / requests as f64)
+                )
+            }),
+        })
+    }
+}
+
+/// `callgrind_annotate --inclusive=no` output: the program total, and rows of
+/// `N (P%)  file:function [object]`, merged by function (inlined pieces of one function are
+/// listed once per source file), heaviest first.
+fn parse_callgrind(text: &str) -> (u64, Vec<Row>) {
+    let count = |s: &str| s.replace(',', "").parse::<u64>().ok();
+    let mut total = 0;
+    let mut rows: Vec<Row> = Vec::new();
+    // The function table starts after its `file:function` header and ends at the next
+    // separator (annotated sources may follow, whose call lines must not be read).
+    let mut in_table = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.ends_with("file:function") {
+            in_table = true;
+            continue;
+        }
+        if in_table && !rows.is_empty() && (line.is_empty() || line.starts_with("---")) {
+            break;
+        }
+        let Some((n, rest)) = line.split_once(" (") else {
+            continue;
+        };
+        let Some(n) = count(n) else { continue };
+        let Some((share, rest)) = rest.split_once("%)") else {
+            continue;
+        };
+        let Ok(share) = share.trim().parse::<f64>() else {
+            continue;
+        };
+        let rest = rest.trim();
+        if rest.starts_with("PROGRAM TOTALS") {
+            total = n;
+            continue;
+        }
+        let (place, object) = match rest.rsplit_once(" [") {
+            Some((p, o)) if o.ends_with(']') => {
+                let o = o.trim_end_matches(']');
+                (p, o.rsplit('/').next().unwrap_or(o).to_owned())
+            }
+            _ => (rest, "?".to_owned()),
+        };
+        let symbol = match place.split_once(':') {
+            Some((_, f)) => f,
+            None => place,
+        };
+        let symbol = strip_hash(symbol.trim()).to_owned();
+        match rows.iter_mut().find(|r| r.symbol == symbol) {
+            Some(r) => {
+                r.share += share;
+                r.samples += n;
+                if r.object == "?" {
+                    r.object = object;
+                }
+            }
+            None => rows.push(Row {
+                share,
+                samples: n,
+                object,
+                symbol,
+            }),
+        }
+    }
+    rows.sort_by(|a, b| b.share.total_cmp(&a.share));
+    (total, rows)
 }
 
 struct Row {
@@ -196,6 +370,24 @@ fn strip_hash(symbol: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_callgrind_annotate() {
+        let text = "--------\nIr\n53,821,900 (100.0%)  PROGRAM TOTALS\n--------\nIr  file:function\n--------\n  6,287,330 (11.68%)  ./string/memmove.S:__memcpy_avx [/usr/lib/x86_64-linux-gnu/libc.so.6]\n  778,589 ( 1.45%)  /rustc/x/library/core/src/hash/sip.rs:<core::hash::sip::Hasher<S> as core::hash::Hasher>::write [/work/main/target/release/lmrelay]\n  524,702 ( 0.97%)  /rustc/x/a.rs:core::str::converts::from_utf8\n  100,000 ( 0.50%)  /rustc/x/b.rs:core::str::converts::from_utf8 [/work/main/target/release/lmrelay]\n\n-- Auto-annotated source: x.rs\n  9,999,999 (99.00%)  => tokio::runtime::task::core::Core<T,S>::poll (1,664x)\n";
+        let (total, rows) = parse_callgrind(text);
+        assert_eq!(total, 53_821_900);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].symbol, "__memcpy_avx");
+        assert_eq!(rows[0].object, "libc.so.6");
+        // The two pieces of from_utf8 are merged (0.97 + 0.50), which puts it second.
+        assert_eq!(rows[1].symbol, "core::str::converts::from_utf8");
+        assert_eq!(rows[1].object, "lmrelay");
+        assert!((rows[1].share - 1.47).abs() < 1e-9);
+        assert_eq!(
+            rows[2].symbol,
+            "<core::hash::sip::Hasher<S> as core::hash::Hasher>::write"
+        );
+    }
 
     #[test]
     fn crates_of_symbols() {

@@ -165,11 +165,33 @@ impl Lmrelay {
         key_hash: &str,
         cpu: Option<usize>,
     ) -> Result<Lmrelay, String> {
+        Self::start_under(bin, dir, mock, key_hash, cpu, None)
+    }
+
+    /// [`Lmrelay::start`], run by `wrapper` (a program and its arguments, such as valgrind),
+    /// which may take up to a minute to be ready.
+    pub fn start_under(
+        bin: &Path,
+        dir: &Path,
+        mock: &Mock,
+        key_hash: &str,
+        cpu: Option<usize>,
+        wrapper: Option<(&Path, &[String])>,
+    ) -> Result<Lmrelay, String> {
         let port = free_port()?;
-        let config = dir.join("lmrelay.toml");
+        // A file per instance: lmrelay watches its config, and another instance's file
+        // written over it would reload it.
+        let config = dir.join(format!("lmrelay-{port}.toml"));
         std::fs::write(&config, lmrelay_config(port, mock, key_hash))
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
-        let mut cmd = command(bin, cpu);
+        let (mut cmd, timeout) = match wrapper {
+            Some((program, args)) => {
+                let mut c = command(program, cpu);
+                c.args(args).arg(bin);
+                (c, Duration::from_secs(60))
+            }
+            None => (command(bin, cpu), Duration::from_secs(10)),
+        };
         cmd.arg("serve").arg("-c").arg(&config);
         cmd.env_remove("LMRELAY_LOG")
             .env_remove("LMRELAY_LOG_FORMAT")
@@ -179,7 +201,7 @@ impl Lmrelay {
         let spawned = Instant::now();
         let mut proc = Proc::spawn("lmrelay", cmd, &log, false)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_until(&mut proc, &log, Duration::from_secs(10), || {
+        wait_until(&mut proc, &log, timeout, || {
             probe_status(addr, "/healthz", Duration::from_millis(200)) == Some(200)
         })?;
         let ready = spawned.elapsed();
