@@ -62,7 +62,9 @@ impl Machine {
             kernel,
             os,
             lmrelay: version_line(lmrelay, &["--version"]).unwrap_or_else(|| "lmrelay".into()),
-            nginx: nginx.and_then(|n| version_line(n, &["-v"])),
+            nginx: nginx
+                .and_then(|n| version_line(n, &["-v"]))
+                .map(|v| v.trim_start_matches("nginx version: ").to_owned()),
             rustc,
             commit: commit(),
             date: output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),

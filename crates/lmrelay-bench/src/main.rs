@@ -209,11 +209,36 @@ fn main() -> ExitCode {
         timing: Timing::new(&args),
         args,
     };
-    match runtime.block_on(run(&ctx)) {
+    // Ctrl-C or SIGTERM drops the run, whose processes stop as they are dropped (rather than
+    // outliving this one).
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = run(&ctx) => r,
+            _ = interrupted() => Err("interrupted".to_owned()),
+        }
+    });
+    // The pacer thread of an interrupted run is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -182,6 +182,23 @@ impl Report {
                 thousands(run.rate)
             ));
         }
+        // At maximum throughput too, where wake-ups are shared by many requests.
+        if let Some(t) = &self.throughput {
+            let per_req = |x: &Throughput| {
+                x.proxy_busy
+                    .filter(|_| x.rate > 0.0)
+                    .map(|b| b * 1e6 / x.rate)
+            };
+            if let (Some(lm), Some(ng)) = (per_req(&t.lmrelay), t.nginx.as_ref().and_then(per_req))
+            {
+                if let Some(r) = ratio(lm, ng) {
+                    met &= r <= 1.5;
+                    parts.push(format!(
+                        "{r:.2}× at maximum throughput ({lm:.1} vs {ng:.1} µs)"
+                    ));
+                }
+            }
+        }
         out.push(if parts.is_empty() {
             not_measured(
                 name,
@@ -451,8 +468,12 @@ impl Report {
         let _ = writeln!(s, "## This run\n");
         let _ = writeln!(
             s,
-            "{}{} on {} ({} CPUs online, {} usable here, {:.0} GiB), {}, Linux {}; {}; nginx: {}; {}.\n",
-            if self.quick { "A **quick** run (short phases: read the figures as indicative) taken " } else { "Taken " },
+            "{}{} on {} ({} CPUs online, {} usable here, {:.0} GiB), {}, Linux {}; {}; {}; {}.\n",
+            if self.quick {
+                "A **quick** run (short phases: read the figures as indicative) taken "
+            } else {
+                "Taken "
+            },
             m.date,
             m.cpu_model,
             m.cpus_online,
@@ -461,7 +482,7 @@ impl Report {
             m.os,
             m.kernel,
             m.lmrelay,
-            m.nginx.as_deref().unwrap_or("not run"),
+            m.nginx.as_deref().unwrap_or("nginx not run"),
             m.rustc.as_deref().unwrap_or("rustc unknown"),
         );
         let _ = writeln!(
