@@ -73,7 +73,9 @@ struct RawPass {
 
 impl RawPass {
     /// Takes a chunk: each event it completes is decoded into `events` and, unless left
-    /// out, appended to `out` as it came.
+    /// out, appended to `out` as it came. Whole events are passed from the chunk itself;
+    /// only an unfinished one is held (and its end looked for in the new bytes only, so a
+    /// long event is scanned once, not once per chunk).
     fn feed(
         &mut self,
         chunk: &[u8],
@@ -81,11 +83,38 @@ impl RawPass {
         events: &mut Vec<StreamEvent>,
         out: &mut BytesMut,
     ) -> Result<(), UpstreamError> {
-        self.partial.extend_from_slice(chunk);
-        while let Some(end) = lmrelay_protocol::sse::event_end(&self.partial) {
-            let event = self.partial.split_to(end);
-            self.pass(&event, decoder, events, out);
+        if self.partial.is_empty() {
+            return self.feed_events(chunk, decoder, events, out);
         }
+        // A terminator may have begun in the last bytes held (`\n`, `\n\r`, `\n\r\n`).
+        let from = self.partial.len().saturating_sub(3);
+        self.partial.extend_from_slice(chunk);
+        let Some(end) = lmrelay_protocol::sse::event_end(&self.partial[from..]) else {
+            return self.check_held();
+        };
+        let held = self.partial.split_to(from + end);
+        self.pass(&held, decoder, events, out);
+        let rest = self.partial.split();
+        self.feed_events(&rest, decoder, events, out)
+    }
+
+    /// Passes the whole events at the start of `bytes` and holds the rest.
+    fn feed_events(
+        &mut self,
+        mut bytes: &[u8],
+        decoder: &mut dyn StreamDecoder,
+        events: &mut Vec<StreamEvent>,
+        out: &mut BytesMut,
+    ) -> Result<(), UpstreamError> {
+        while let Some(end) = lmrelay_protocol::sse::event_end(bytes) {
+            self.pass(&bytes[..end], decoder, events, out);
+            bytes = &bytes[end..];
+        }
+        self.partial.extend_from_slice(bytes);
+        self.check_held()
+    }
+
+    fn check_held(&self) -> Result<(), UpstreamError> {
         if self.partial.len() > MAX_EVENT_BYTES {
             return Err(event_too_large());
         }
@@ -521,5 +550,79 @@ impl Drop for StreamRelay {
             }
             o.finish(&self.live);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(drop_usage_only: bool) -> RawPass {
+        RawPass {
+            partial: BytesMut::new(),
+            drop_usage_only,
+            saw_finish: false,
+        }
+    }
+
+    const CHUNKS: [&str; 4] = [
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n",
+        "data: [DONE]\n\n",
+    ];
+
+    /// Runs `stream` through a fast-path pass split at `cut` (and every `step` bytes after).
+    fn run(stream: &[u8], cut: usize, step: usize, drop_usage_only: bool) -> (Vec<u8>, RawPass) {
+        let mut pass = raw(drop_usage_only);
+        let mut decoder = lmrelay_protocol::openai::StreamReader::new();
+        let (mut events, mut out) = (Vec::new(), BytesMut::new());
+        let mut at = 0;
+        let mut next = cut;
+        while at < stream.len() {
+            let end = next.min(stream.len());
+            pass.feed(&stream[at..end], &mut decoder, &mut events, &mut out)
+                .expect("within bounds");
+            at = end;
+            next = end + step.max(1);
+        }
+        assert!(pass.finish(&mut decoder, &mut events, &mut out).is_none());
+        (out.to_vec(), pass)
+    }
+
+    #[test]
+    fn events_pass_whole_and_unchanged_whatever_the_chunk_boundaries() {
+        let stream = CHUNKS.concat();
+        for cut in 0..stream.len() {
+            for step in [1, 7, 64, stream.len()] {
+                let (out, pass) = run(stream.as_bytes(), cut, step, false);
+                assert_eq!(out, stream.as_bytes(), "cut {cut} step {step}");
+                assert!(pass.saw_finish);
+            }
+        }
+    }
+
+    #[test]
+    fn the_usage_chunk_is_left_out_when_the_client_did_not_ask() {
+        let stream = CHUNKS.concat();
+        let without: String = [CHUNKS[0], CHUNKS[1], CHUNKS[3]].concat();
+        for cut in [1, 100, 200, stream.len()] {
+            let (out, _) = run(stream.as_bytes(), cut, 13, true);
+            assert_eq!(String::from_utf8(out).expect("utf-8"), without);
+        }
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_bounded() {
+        let mut pass = raw(false);
+        let mut decoder = lmrelay_protocol::openai::StreamReader::new();
+        let (mut events, mut out) = (Vec::new(), BytesMut::new());
+        let block = vec![b'a'; 1 << 20];
+        let mut result = pass.feed(b"data: ", &mut decoder, &mut events, &mut out);
+        for _ in 0..9 {
+            result = result.and_then(|()| pass.feed(&block, &mut decoder, &mut events, &mut out));
+        }
+        assert!(result.is_err());
+        assert!(out.is_empty());
     }
 }
