@@ -61,54 +61,18 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
         ));
     }
     let mut providers = Vec::new();
-    let mut add = |name: &str, kind: ProviderKind, base_url: String, var: &str| {
-        if let Some(keys) = env(var) {
-            let mut p = provider(name, kind, base_url, split_keys(&keys));
-            p.models = default_models(name);
-            providers.push(p);
-        }
-    };
-    add(
-        "openai",
-        ProviderKind::OpenAi,
-        ProviderKind::OpenAi.default_base_url().into(),
-        "OPENAI_API_KEY",
-    );
-    add(
-        "anthropic",
-        ProviderKind::Anthropic,
-        ProviderKind::Anthropic.default_base_url().into(),
-        "ANTHROPIC_API_KEY",
-    );
-    add(
-        "gemini",
-        ProviderKind::Gemini,
-        ProviderKind::Gemini.default_base_url().into(),
-        "GEMINI_API_KEY",
-    );
-    for preset in PRESETS {
-        let Some(var) = preset.env_key else { continue };
-        let mut base_url = preset.base_url.to_owned();
-        let mut complete = true;
-        for (placeholder, url_var) in preset.url_vars {
-            match env(url_var) {
-                Some(value) => base_url = base_url.replace(placeholder, value.trim()),
-                None => complete = false,
-            }
-        }
-        if complete {
-            add(preset.name, ProviderKind::OpenAi, base_url, var);
-        }
+    for known in known_providers() {
+        let (Some(keys), Some(base_url)) = (
+            env(known.key_var),
+            known.base_url(env, |_, value| value.trim().to_owned()),
+        ) else {
+            continue;
+        };
+        let mut p = provider(known.name, known.kind, base_url, split_keys(&keys));
+        p.models = default_models(known.name);
+        providers.push(p);
     }
-    let ollama = env("OLLAMA_HOST")
-        .map(|h| {
-            if h.starts_with("http://") || h.starts_with("https://") {
-                h
-            } else {
-                format!("http://{h}")
-            }
-        })
-        .unwrap_or_else(|| "http://127.0.0.1:11434".to_owned());
+    let ollama = ollama_url(env);
     let mut ollama = provider("ollama", ProviderKind::Ollama, ollama, vec![]);
     ollama.type_name = "ollama".into();
     providers.push(ollama);
@@ -141,6 +105,74 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
         rules: vec![],
         script: None,
     })
+}
+
+/// A provider the built-in default takes from the environment when its key variable is set.
+pub(super) struct KnownProvider {
+    pub name: &'static str,
+    pub kind: ProviderKind,
+    pub key_var: &'static str,
+    base_url: &'static str,
+    /// Placeholders of `base_url` and the variables that fill them.
+    url_vars: &'static [(&'static str, &'static str)],
+}
+
+impl KnownProvider {
+    /// The base URL with each placeholder replaced by `fill(variable, value)`; `None` while
+    /// a variable is unset (the provider is then left out).
+    pub fn base_url(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        fill: impl Fn(&str, &str) -> String,
+    ) -> Option<String> {
+        let mut url = self.base_url.to_owned();
+        for (placeholder, var) in self.url_vars {
+            url = url.replace(placeholder, &fill(var, &env(var)?));
+        }
+        Some(url)
+    }
+
+    /// Whether its URL needs more than the type's default (a placeholder to fill).
+    pub fn custom_url(&self) -> bool {
+        !self.url_vars.is_empty()
+    }
+}
+
+/// The providers the environment may name, in the built-in default's order: OpenAI,
+/// Anthropic, Gemini (its native API), then the OpenAI-compatible presets with a key variable.
+pub(super) fn known_providers() -> impl Iterator<Item = KnownProvider> {
+    let own = [
+        ("openai", ProviderKind::OpenAi, "OPENAI_API_KEY"),
+        ("anthropic", ProviderKind::Anthropic, "ANTHROPIC_API_KEY"),
+        ("gemini", ProviderKind::Gemini, "GEMINI_API_KEY"),
+    ]
+    .map(|(name, kind, key_var)| KnownProvider {
+        name,
+        kind,
+        key_var,
+        base_url: kind.default_base_url(),
+        url_vars: &[],
+    });
+    let presets = PRESETS.iter().filter_map(|p| {
+        Some(KnownProvider {
+            name: p.name,
+            kind: ProviderKind::OpenAi,
+            key_var: p.env_key?,
+            base_url: p.base_url,
+            url_vars: p.url_vars,
+        })
+    });
+    own.into_iter().chain(presets)
+}
+
+/// Ollama's address: `$OLLAMA_HOST` (`http://` added to a bare `host:port`), else the local
+/// default.
+pub(super) fn ollama_url(env: &dyn Fn(&str) -> Option<String>) -> String {
+    match env("OLLAMA_HOST") {
+        Some(h) if h.starts_with("http://") || h.starts_with("https://") => h,
+        Some(h) => format!("http://{h}"),
+        None => "http://127.0.0.1:11434".to_owned(),
+    }
 }
 
 /// The model names a provider of the built-in default serves. The big three claim their own

@@ -2,7 +2,6 @@
 //! names — the same ones the built-in default would use, in the same order — with each key
 //! written as a `${VAR}` reference, never as its value.
 
-use lmrelay_providers::PRESETS;
 use std::fmt::Write;
 
 /// A provider the environment has a key for, as the starter config writes it.
@@ -20,34 +19,21 @@ struct Found {
 pub fn starter_config(env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut found = Vec::new();
     let mut missing: Vec<(&str, &str)> = Vec::new();
-    let mut consider =
-        |name: &'static str, key_var: &'static str, base_url: Option<String>| match env(key_var) {
-            Some(v) => found.push(Found {
-                name,
-                key_var,
-                base_url,
-                models: super::env_default::default_models(name),
+    for known in super::env_default::known_providers() {
+        // Parts of the URL are written as `${VAR}` references too.
+        let url = known.base_url(env, |var, _| format!("${{{var}}}"));
+        match (env(known.key_var), url) {
+            (Some(v), Some(url)) => found.push(Found {
+                name: known.name,
+                key_var: known.key_var,
+                base_url: known.custom_url().then_some(url),
+                models: super::env_default::default_models(known.name),
                 keys: v.split(',').filter(|k| !k.trim().is_empty()).count(),
             }),
-            None => missing.push((name, key_var)),
-        };
-    consider("openai", "OPENAI_API_KEY", None);
-    consider("anthropic", "ANTHROPIC_API_KEY", None);
-    consider("gemini", "GEMINI_API_KEY", None);
-    for preset in PRESETS {
-        let Some(var) = preset.env_key else { continue };
-        if preset.url_vars.iter().any(|(_, v)| env(v).is_none()) {
-            continue;
+            (None, _) => missing.push((known.name, known.key_var)),
+            // The key is set but not the rest of the URL: like the default, left out.
+            (Some(_), None) => {}
         }
-        let base_url = (!preset.url_vars.is_empty()).then(|| {
-            preset
-                .url_vars
-                .iter()
-                .fold(preset.base_url.to_owned(), |url, (placeholder, v)| {
-                    url.replace(placeholder, &format!("${{{v}}}"))
-                })
-        });
-        consider(preset.name, var, base_url);
     }
 
     let mut out = String::new();
@@ -103,15 +89,7 @@ listen = \"127.0.0.1:8080\"
         let models: Vec<String> = f.models.iter().map(|m| format!("\"{m}\"")).collect();
         let _ = writeln!(w, "models = [{}]\n", models.join(", "));
     }
-    let ollama = env("OLLAMA_HOST")
-        .map(|h| {
-            if h.starts_with("http://") || h.starts_with("https://") {
-                h
-            } else {
-                format!("http://{h}")
-            }
-        })
-        .unwrap_or_else(|| "http://127.0.0.1:11434".to_owned());
+    let ollama = super::env_default::ollama_url(env);
     let _ = writeln!(
         w,
         "# Local models; takes any model name the providers above do not claim.
