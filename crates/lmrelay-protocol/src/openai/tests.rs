@@ -597,3 +597,25 @@ fn reader_skips_azures_filter_preamble() {
         ]
     );
 }
+
+#[test]
+fn answer_summary_reads_usage_and_finish_and_refuses_what_is_no_completion() {
+    let body = json!({"id": "c", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                     "logprobs": {"content": []}, "finish_reason": "length"},
+                    {"index": 1, "message": {"role": "assistant", "content": "yo"},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9,
+                  "prompt_tokens_details": {"cached_tokens": 3}},
+        "system_fingerprint": "fp", "service_tier": "flex"});
+    let s = answer_summary(&serde_json::to_vec(&body).expect("json")).expect("summary");
+    assert_eq!(s.finish, FinishReason::Length, "the first choice's");
+    assert_eq!(
+        (s.usage.input, s.usage.output, s.usage.cache_read),
+        (7, 2, 3)
+    );
+    for bad in [&b"not json"[..], b"[1, 2]", b"{\"choices\": 3}", b""] {
+        let e = answer_summary(bad).expect_err("refused");
+        assert_eq!(e.kind, lmrelay_ir::ErrorKind::BadGateway);
+    }
+}
