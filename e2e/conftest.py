@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+import fast_path
+from fast_path import ShadowTransport
+
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_KEY = "upstream-key"
 CACHE_READ = 100
@@ -120,13 +123,49 @@ def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN,
         shared = shared.replace(key, value)
     # The admin API, so tests can clear the key marks that their injected 429s and 401s leave.
     admin = f'[admin]\ntoken = "{admin_token}"\n'
-    return f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{admin}\n{shared}'
+    canonical = CANONICAL_TWINS.replace("OPENAI_URL", urls["openai"]).replace(
+        "ANTHROPIC_URL", urls["anthropic"]).replace("UPSTREAM_KEY", UPSTREAM_KEY)
+    return (f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{admin}\n{shared}'
+            f'\n{canonical}')
+
+
+# The same mock models behind providers that take no fast path: what e2e/fast_path.py
+# compares the fast path with.
+CANONICAL_TWINS = """
+[[providers]]
+name = "oa-canonical"
+type = "openai"
+base_url = "OPENAI_URL"
+keys = ["UPSTREAM_KEY"]
+models = ["gpt-4o-mini"]
+passthrough = false
+direct = false
+timeout = "10s"
+
+[[providers]]
+name = "an-canonical"
+type = "anthropic"
+base_url = "ANTHROPIC_URL"
+keys = ["UPSTREAM_KEY"]
+models = ["claude-3-5-haiku-latest"]
+passthrough = false
+direct = false
+timeout = "10s"
+
+[[routes]]
+model = "to-openai-canonical"
+targets = ["oa-canonical/gpt-4o-mini"]
+
+[[routes]]
+model = "to-anthropic-canonical"
+targets = ["an-canonical/claude-3-5-haiku-latest"]
+"""
 
 
 def rotate_upstream_keys(gateway: str, http, admin_token: str = ADMIN_TOKEN) -> None:
     """Clears every upstream key's cooling and invalid marks (an injected 429 cools a key
     for its retry-after; a later test must find the keys fresh)."""
-    for provider in ("oa", "an", "ol"):
+    for provider in ("oa", "an", "ol", "oa-canonical", "an-canonical"):
         r = http.post(f"{gateway}/admin/keys/rotate", json={"provider": provider},
                       headers={"Authorization": f"Bearer {admin_token}"})
         assert r.status_code == 200, r.text
@@ -186,18 +225,39 @@ def gw(stack: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def oai(gw: str):
+def shadow() -> ShadowTransport:
+    """The SDK clients' transport, which compares the fast path with the canonical path
+    while a test asks it to (`compare_fast_path`)."""
+    return ShadowTransport()
+
+
+@pytest.fixture
+def compare_fast_path(shadow: ShadowTransport):
+    """Checks every same-protocol request of the test against the canonical path."""
+    shadow.active, shadow.mismatches = True, []
+    yield shadow
+    shadow.active = False
+    assert not shadow.mismatches, "the fast path answered unlike the canonical path:\n" + \
+        "\n\n".join(shadow.mismatches)
+
+
+@pytest.fixture(scope="session")
+def oai(gw: str, shadow: ShadowTransport):
     import openai
 
-    with openai.OpenAI(base_url=gw + "/v1", api_key="x", timeout=TIMEOUT, max_retries=0) as c:
+    http = fast_path.httpx.Client(transport=shadow, timeout=TIMEOUT)
+    with openai.OpenAI(base_url=gw + "/v1", api_key="x", timeout=TIMEOUT, max_retries=0,
+                       http_client=http) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def ant(gw: str):
+def ant(gw: str, shadow: ShadowTransport):
     import anthropic
 
-    with anthropic.Anthropic(base_url=gw, api_key="x", timeout=TIMEOUT, max_retries=0) as c:
+    http = fast_path.httpx.Client(transport=shadow, timeout=TIMEOUT)
+    with anthropic.Anthropic(base_url=gw, api_key="x", timeout=TIMEOUT, max_retries=0,
+                             http_client=http) as c:
         yield c
 
 

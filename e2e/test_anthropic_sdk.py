@@ -7,6 +7,9 @@ import pytest
 
 from helpers import CACHE_READ, CACHING_UPSTREAMS, TOOL_RESULT, WEATHER_ANTHROPIC
 
+# Every same-protocol request here is also checked against the canonical path.
+pytestmark = pytest.mark.usefixtures("compare_fast_path")
+
 
 def _text(msg) -> str:
     return "".join(b.text for b in msg.content if b.type == "text")

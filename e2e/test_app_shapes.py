@@ -11,6 +11,9 @@ import pytest
 
 from helpers import TOOL_RESULT, WEATHER_ANTHROPIC, WEATHER_OPENAI
 
+# Every same-protocol request here is also checked against the canonical path.
+pytestmark = pytest.mark.usefixtures("compare_fast_path")
+
 
 def test_openai_framework_style_request(oai, route):
     # LangChain / LlamaIndex style: many sampling knobs, JSON mode, parallel tool calls off.

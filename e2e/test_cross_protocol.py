@@ -16,6 +16,9 @@ from conftest import rotate_upstream_keys
 
 from helpers import CACHE_READ, CACHING_UPSTREAMS
 
+# Every same-protocol request here is also checked against the canonical path.
+pytestmark = pytest.mark.usefixtures("compare_fast_path")
+
 PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 UPSTREAM_OF = {"to-openai": "openai", "to-anthropic": "anthropic", "to-ollama": "ollama"}
 

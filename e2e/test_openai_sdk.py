@@ -10,6 +10,9 @@ import pytest
 
 from helpers import CACHE_READ, CACHING_UPSTREAMS, TOOL_RESULT, WEATHER_OPENAI
 
+# Every same-protocol request here is also checked against the canonical path.
+pytestmark = pytest.mark.usefixtures("compare_fast_path")
+
 
 def test_chat(oai, route):
     r = oai.chat.completions.create(

@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+pub mod envelope;
 pub mod gemini;
 pub mod json;
 pub mod ndjson;
@@ -25,6 +26,7 @@ pub mod stream;
 pub mod time;
 pub mod tools;
 
+pub use envelope::Envelope;
 pub use stream::{ResponseMeta, StreamDecoder, StreamEncoder, UpstreamOptions};
 
 /// What the gateway needs of an answer it passes to a client of the same protocol

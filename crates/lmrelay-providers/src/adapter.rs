@@ -133,6 +133,18 @@ pub trait Adapter: Send + Sync {
         target: &Target<'_>,
     ) -> Result<UpstreamRequest, ApiError>;
 
+    /// Builds a chat request around a body in this adapter's own protocol, sent as it is
+    /// (the same-protocol fast path: `body` is the client's, already naming `target.model`).
+    /// The URL and headers are the ones [`Adapter::chat_request`] sends. `None` for adapters
+    /// that always rewrite what they send.
+    fn passthrough_request(
+        &self,
+        _body: Bytes,
+        _target: &Target<'_>,
+    ) -> Option<Result<UpstreamRequest, ApiError>> {
+        None
+    }
+
     /// Reads a successful non-streamed chat response.
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError>;
 
@@ -331,7 +343,7 @@ pub(crate) fn post(
 pub(crate) fn post_json(
     url: String,
     headers: &[(&'static str, String)],
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
 ) -> Result<UpstreamRequest, ApiError> {
     let b = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
     request(b, headers, body)
@@ -340,7 +352,7 @@ pub(crate) fn post_json(
 fn request(
     mut b: http::request::Builder,
     headers: &[(&'static str, String)],
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
 ) -> Result<UpstreamRequest, ApiError> {
     b = b.header(http::header::ACCEPT, "application/json, text/event-stream");
     with_headers(b, headers, body)
@@ -349,14 +361,14 @@ fn request(
 fn with_headers(
     mut b: http::request::Builder,
     headers: &[(&'static str, String)],
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
 ) -> Result<UpstreamRequest, ApiError> {
     for (k, v) in headers {
         let mut value = header_value(k, v)?;
         value.set_sensitive(SENSITIVE.contains(k));
         b = b.header(*k, value);
     }
-    b.body(Bytes::from(body)).map_err(|e| {
+    b.body(body.into()).map_err(|e| {
         ApiError::new(
             ErrorKind::BadGateway,
             format!("Could not build the upstream request: {e}"),

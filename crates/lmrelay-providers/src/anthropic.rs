@@ -37,6 +37,18 @@ impl Adapter for AnthropicAdapter {
         post_json(join(target.base_url, "v1/messages"), &headers(target), body)
     }
 
+    fn passthrough_request(
+        &self,
+        body: bytes::Bytes,
+        target: &Target<'_>,
+    ) -> Option<Result<UpstreamRequest, ApiError>> {
+        Some(post_json(
+            join(target.base_url, "v1/messages"),
+            &headers(target),
+            body,
+        ))
+    }
+
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError> {
         anthropic::decode_response(body)
     }

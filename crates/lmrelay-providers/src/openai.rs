@@ -27,13 +27,16 @@ impl Adapter for OpenAiAdapter {
         if let Some(p) = target.preset {
             body = apply_preset(p, body)?;
         }
-        let mut request = post_json(
-            join(target.base_url, "chat/completions"),
-            &bearer(target),
-            body,
-        )?;
-        add_headers(&mut request, target)?;
-        Ok(request)
+        chat_post(body, target)
+    }
+
+    /// Only without a preset: a vendor's body quirks are rewrites.
+    fn passthrough_request(
+        &self,
+        body: bytes::Bytes,
+        target: &Target<'_>,
+    ) -> Option<Result<UpstreamRequest, ApiError>> {
+        target.preset.is_none().then(|| chat_post(body, target))
     }
 
     fn chat_response(&self, body: &[u8]) -> Result<ChatResponse, ApiError> {
@@ -99,6 +102,20 @@ impl Adapter for OpenAiAdapter {
     fn embed_response(&self, body: &[u8]) -> Result<EmbedResponse, ApiError> {
         openai::decode_embed_response(body)
     }
+}
+
+/// `POST {base}/chat/completions` with the key and the configured headers.
+fn chat_post(
+    body: impl Into<bytes::Bytes>,
+    target: &Target<'_>,
+) -> Result<UpstreamRequest, ApiError> {
+    let mut request = post_json(
+        join(target.base_url, "chat/completions"),
+        &bearer(target),
+        body,
+    )?;
+    add_headers(&mut request, target)?;
+    Ok(request)
 }
 
 /// A preset's default headers, then the provider's configured `headers` over them.

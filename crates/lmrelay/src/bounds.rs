@@ -14,6 +14,15 @@ pub const MAX_CHOICES: u32 = 128;
 /// The most stop sequences.
 pub const MAX_STOP: usize = 64;
 
+/// Whether a request's counts are within the bounds (what the same-protocol fast path
+/// checks on a body's envelope; one that is not goes the canonical way, to [`check`]).
+pub fn within(messages: usize, tools: usize, stop: usize, n: Option<u32>) -> bool {
+    messages <= MAX_MESSAGES
+        && tools <= MAX_TOOLS
+        && stop <= MAX_STOP
+        && n.is_none_or(|n| (1..=MAX_CHOICES).contains(&n))
+}
+
 /// Checks a decoded request against the bounds.
 pub fn check(req: &ChatRequest) -> Result<(), ApiError> {
     let over = |field: &str, n: usize, max: usize| {

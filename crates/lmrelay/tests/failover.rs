@@ -43,9 +43,10 @@ async fn failover_and_key_rotation() {
         EXTRA,
     )
     .await;
-    // "rot" has a revoked key and a good one: every request succeeds.
-    let body = Client::OpenAi.chat("rotating", "hi", false, false);
-    for _ in 0..4 {
+    // "rot" has a revoked key and a good one: every request succeeds. Conversations start
+    // at a key of their own (affinity), so eight of them surely start at both.
+    for i in 0..8 {
+        let body = Client::OpenAi.chat("rotating", &format!("hi {i}"), false, false);
         let (status, headers, bytes) = env
             .post(Client::OpenAi, "/v1/chat/completions", &body)
             .await;

@@ -69,6 +69,39 @@ async fn choices_logprobs_fingerprint_and_tier_reach_an_openai_client_unchanged(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_reaches_the_upstream_as_sent_with_the_model_renamed() {
+    let env = Env::start_with(ROUTES).await;
+    let mut body = Client::OpenAi.chat("fast-openai", "as sent", false, false);
+    // Fields the canonical path rewrites or does not know.
+    body["max_tokens"] = json!(12);
+    body["x_vendor_option"] = json!({"keep": [1, 2]});
+    ask(&env, Client::OpenAi, &body).await;
+    let got = env.openai.requests()[0].body.clone();
+    let mut want = body.clone();
+    want["model"] = json!("gpt-4o-mini");
+    assert_eq!(got, want);
+    // A stream asks for usage the client did not (lmrelay counts tokens), and no more.
+    body["stream"] = json!(true);
+    body.as_object_mut()
+        .expect("object")
+        .remove("stream_options");
+    ask_stream(&env, Client::OpenAi, &body).await;
+    let got = env.openai.requests()[1].body.clone();
+    want["stream"] = json!(true);
+    want["stream_options"] = json!({"include_usage": true});
+    assert_eq!(got, want);
+    // An Anthropic client's body too, system string and all.
+    let mut body = Client::Anthropic.chat("fast-anthropic", "as sent", false, false);
+    body["system"] = json!("plain string system");
+    body["metadata"] = json!({"user_id": "u-1"});
+    ask(&env, Client::Anthropic, &body).await;
+    let got = env.anthropic.requests()[0].body.clone();
+    body["model"] = json!("claude-3-5-haiku-latest");
+    assert_eq!(got, body);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_and_canonical_paths_give_the_same_answer() {
     let env = Env::start_with(ROUTES).await;
     for (client, family) in [(Client::OpenAi, "openai"), (Client::Anthropic, "anthropic")] {

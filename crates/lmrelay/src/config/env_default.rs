@@ -220,6 +220,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, keys: Vec<Secret>)
             .iter()
             .map(|b| (*b).to_owned())
             .collect(),
+        passthrough: true,
         timeouts: super::Timeouts::uniform(Duration::from_secs(120)),
         weight: 1,
         direct: true,

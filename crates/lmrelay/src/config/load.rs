@@ -885,6 +885,7 @@ fn validate_providers(raw: Vec<super::raw::RawProvider>, ctx: &mut Ctx) -> Vec<P
             aws_region,
             headers,
             allowed_betas,
+            passthrough: p.passthrough.unwrap_or(true),
             timeouts,
             weight: p.weight.unwrap_or(1),
             direct: p.direct.unwrap_or(true),

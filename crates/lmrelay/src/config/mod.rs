@@ -384,6 +384,10 @@ pub struct ProviderConfig {
     /// The `anthropic-beta` flags (globs) an Anthropic client may pass to an anthropic
     /// provider; others are dropped.
     pub allowed_betas: Vec<String>,
+    /// Whether a client speaking this provider's own protocol has its request and answer
+    /// passed on as sent, with only the model renamed (the same-protocol fast path, where
+    /// the provider type has one); `false` sends them through the canonical codecs.
+    pub passthrough: bool,
     pub timeouts: Timeouts,
     pub weight: u32,
     /// Whether clients may address it as `provider/model` (for models its `models` serve).

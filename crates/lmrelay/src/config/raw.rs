@@ -195,6 +195,8 @@ pub struct RawProvider {
     pub headers: std::collections::BTreeMap<String, String>,
     /// anthropic type: the `anthropic-beta` flags (globs) a client may switch on.
     pub allowed_betas: Option<Vec<String>>,
+    /// Whether a client of the provider's own protocol is passed through (default true).
+    pub passthrough: Option<bool>,
     /// PEM CA certificates trusted for this provider, besides the system's roots.
     pub ca_file: Option<String>,
     /// PEM client certificate chain and key presented to this provider (mutual TLS).

@@ -289,26 +289,35 @@ async fn serve_chat(
             }
         }
     }
-    let chat = match protocol.decode(&a.body) {
-        Ok(c) => c,
-        Err(e) => return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response(),
+    let asked = match relay::Asked::raw(protocol, &a.body) {
+        Some(asked) => asked,
+        None => {
+            let chat = match protocol.decode(&a.body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response()
+                }
+            };
+            if let Err(e) = crate::bounds::check(&chat) {
+                return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response();
+            }
+            relay::Asked::decoded(protocol, chat)
+        }
     };
-    if let Err(e) = crate::bounds::check(&chat) {
-        return ErrorReply::new(protocol, GatewayError::BadRequest(e)).into_response();
-    }
-    seen.model = Some(chat.model.clone());
-    if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), &chat.model) {
+    let model = asked.model();
+    seen.model = Some(model.to_owned());
+    if let Err(e) = auth::authorize_model(a.ex.key.as_deref(), model) {
         return ErrorReply::new(protocol, e).into_response();
     }
-    if let Some(generate) = ollama_load(protocol, &chat) {
-        if a.rt.resolve(&chat.model).is_empty() {
-            return ErrorReply::new(protocol, GatewayError::UnknownModel(chat.model))
+    if let Some(generate) = ollama_load(protocol, &asked) {
+        if a.rt.resolve(model).is_empty() {
+            return ErrorReply::new(protocol, GatewayError::UnknownModel(model.to_owned()))
                 .into_response();
         }
-        let body = lmrelay_protocol::ollama::encode_load(&chat.model, crate::now_ms(), generate);
+        let body = lmrelay_protocol::ollama::encode_load(model, crate::now_ms(), generate);
         return json(body);
     }
-    if let Err(r) = admit(&mut a, protocol, relay::estimate_tokens(&chat)).await {
+    if let Err(r) = admit(&mut a, protocol, asked.estimated_tokens()).await {
         return r;
     }
     let slot = match a
@@ -324,7 +333,7 @@ async fn serve_chat(
         Some(Ok(slot)) => slot,
         None => None,
     };
-    let response = relay::chat(a.rt, a.ex, chat).await;
+    let response = relay::chat(a.rt, a.ex, asked).await;
     let response = match keep {
         Some(k) => k.watch(response),
         None => response,
@@ -386,7 +395,8 @@ fn count_limited(rt: &Runtime, e: &GatewayError) {
 
 /// An Ollama request with nothing to answer only loads the model (`/api/chat` with no
 /// messages, `/api/generate` with no prompt); returns whether it came to `/api/generate`.
-fn ollama_load(protocol: ClientProtocol, chat: &lmrelay_ir::ChatRequest) -> Option<bool> {
+fn ollama_load(protocol: ClientProtocol, asked: &relay::Asked) -> Option<bool> {
+    let chat = asked.as_decoded()?;
     match protocol {
         ClientProtocol::OllamaChat => chat.messages.is_empty().then_some(false),
         ClientProtocol::OllamaGenerate => chat

@@ -5,11 +5,13 @@
 //! then every failure can still move on to the next candidate and still becomes a proper
 //! HTTP status.
 
+mod asked;
 mod failures;
 mod other;
 mod retries;
 mod stream;
 
+pub use asked::Asked;
 pub use other::{count_tokens, embed, estimate_tokens};
 
 use crate::cache;
@@ -66,12 +68,11 @@ enum Failure {
     Upstream(UpstreamError),
 }
 
-/// One request's view of its candidates: the request as the client sent it, the fields only
-/// the client's own protocol understands, and the meta its encoders need.
+/// One request's view of its candidates: the exchange, and the meta the client's encoders
+/// need.
 struct Attempts<'a> {
     rt: &'a Runtime,
     ex: &'a Exchange,
-    extra: Extra,
     meta: ResponseMeta,
     /// Upstream requests sent so far, and the most that may be sent.
     made: AtomicU32,
@@ -105,30 +106,45 @@ impl Drop for ProbeSlot<'_> {
 }
 
 /// Serves a chat request: plans the candidates, runs the attempt loop, answers.
-pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Response {
+pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut asked: Asked) -> Response {
+    let refuse = |e: ApiError| ErrorReply::new(ex.protocol, GatewayError::BadRequest(e));
     let facts = RequestFacts {
-        model: &req.model,
+        model: asked.model(),
         key: ex.key.as_deref(),
         protocol: ex.protocol.family(),
         headers: &ex.headers,
         estimated_tokens: ex.estimated_tokens,
-        max_output_tokens: req.sampling.max_tokens.map(u64::from),
-        stream: req.stream,
+        max_output_tokens: asked.max_tokens().map(u64::from),
+        stream: asked.stream(),
     };
     let plan = match routing::plan(&rt, &facts) {
         Ok(p) => p,
         Err(e) => return ErrorReply::new(ex.protocol, e).into_response(),
     };
-    let affinity = conversation_affinity(&req);
-    let cache_key = (plan.cache && rt.config.cache.enabled).then(|| {
+    let affinity = asked.opening();
+    let audit_content = rt.live.audit.as_ref().filter(|a| a.include_content);
+    let caches = plan.cache && rt.config.cache.enabled;
+    // The cache's key and the audit log's prompt are read from the canonical form.
+    let canonical = if caches || audit_content.is_some() {
+        match asked.canonical() {
+            Ok(req) => Some(&*req),
+            Err(e) => return refuse(e).into_response(),
+        }
+    } else {
+        None
+    };
+    let cache_key = canonical.filter(|_| caches).map(|req| {
         // `*` is no key's name (names are checked): the scope of a shared route.
         let scope = match &ex.key {
             _ if plan.cache_shared => "*",
             Some(k) => k.name.as_str(),
             None => "-",
         };
-        cache::key(&req, scope)
+        cache::key(req, scope)
     });
+    let prompt = audit_content
+        .zip(canonical)
+        .map(|(a, req)| a.cap(&prompt_text(req)));
     if let Some(key) = cache_key
         .as_deref()
         .filter(|_| !cache::refused(&ex.headers))
@@ -140,32 +156,20 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             .cache
             .get_or_create(&CacheLabels { result })
             .inc();
-        if let Some((provider, answer)) = hit {
-            return serve_cached(&rt, &ex, &req, &provider, &answer);
+        if let (Some((provider, answer)), Ok(req)) = (hit, asked.canonical()) {
+            return serve_cached(&rt, &ex, req, &provider, &answer);
         }
     }
     let attempts = Attempts {
         rt: &rt,
         ex: &ex,
-        extra: std::mem::take(&mut req.extra),
-        meta: ResponseMeta {
-            model: req.model.clone(),
-            started_ms: ex.started_ms,
-            include_usage: req.include_usage,
-            include_reasoning: req.wants_reasoning(),
-            tool_namespaces: req.tool_namespaces.clone(),
-        },
+        meta: asked.meta(ex.started_ms),
         made: AtomicU32::new(0),
         limit: plan.max_attempts.unwrap_or(u32::MAX),
         cache_key,
         upstream_ns: AtomicU64::new(0),
         deadline: ex.started + rt.config.request_timeout,
-        prompt: rt
-            .live
-            .audit
-            .as_ref()
-            .filter(|a| a.include_content)
-            .map(|a| a.cap(&prompt_text(&req))),
+        prompt,
     };
     let mut queue: VecDeque<Queued> = plan
         .candidates
@@ -243,9 +247,21 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
                     continue 'candidates;
                 }
             }
-            let outcome = attempts
-                .try_relaxing(&mut req, &mut relaxed, provider, candidate, key.as_deref())
-                .await;
+            let key = key.as_deref();
+            let adapter = provider.chat_adapter(&candidate.model);
+            let outcome = match asked.as_raw() {
+                Some(raw) if attempts.passes_through(provider, adapter) => {
+                    attempts.attempt_raw(raw, provider, candidate, key).await
+                }
+                _ => match asked.canonical() {
+                    Ok(req) => {
+                        attempts
+                            .try_relaxing(req, &mut relaxed, provider, candidate, key)
+                            .await
+                    }
+                    Err(e) => Err(Failure::Client(e)),
+                },
+            };
             let err = match outcome {
                 Ok(mut response) => {
                     attempts.count(provider, "ok");
@@ -284,7 +300,7 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut req: ChatRequest) -> Respo
             );
             attempts.count(provider, err.kind.as_str());
             tried.failed(index, err.kind);
-            if let Some(k) = &key {
+            if let Some(k) = key {
                 mark_key(&rt, provider, k, &err);
             }
             let next = err.action().next;
@@ -405,20 +421,65 @@ impl Attempts<'_> {
                 .await
                 .map_err(Failure::Client)?;
         }
-        if adapter.dialect() == ex.protocol.dialect() {
-            req.extra.clone_from(&self.extra);
-        }
         let target = provider.target(
             &candidate.model,
             key.map(|k| &k.secret),
             ex.protocol.dialect(),
             &ex.headers,
         );
+        // The fields only the client's own protocol knows reach only an upstream of it.
+        let own = adapter.dialect() == ex.protocol.dialect();
+        let extra = if own {
+            Extra::new()
+        } else {
+            std::mem::take(&mut req.extra)
+        };
         let built = adapter.chat_request(req, &target);
-        req.extra.clear();
+        if !own {
+            req.extra = extra;
+        }
         let mut http_req = built.map_err(Failure::Local)?;
         self.propagate_trace(&mut http_req, provider, candidate, key);
-        let result = self.send(req, http_req, provider, candidate, key).await;
+        let result = self
+            .send(req.stream, http_req, provider, candidate, key)
+            .await;
+        if let (Some(t), Err(Failure::Upstream(e))) = (&ex.trace, &result) {
+            t.fail_attempt(e.kind.as_str(), e.error.status);
+        }
+        result
+    }
+
+    /// One attempt on the same-protocol fast path: the client's body, with the candidate's
+    /// model spliced in, sent with the adapter's URL and headers.
+    async fn attempt_raw(
+        &self,
+        raw: &asked::Raw,
+        provider: &Provider,
+        candidate: &Candidate,
+        key: Option<&UpstreamKey>,
+    ) -> Result<Response, Failure> {
+        let ex = self.ex;
+        let adapter = provider.chat_adapter(&candidate.model);
+        let target = provider.target(
+            &candidate.model,
+            key.map(|k| &k.secret),
+            ex.protocol.dialect(),
+            &ex.headers,
+        );
+        let body = raw.envelope.body_for(&raw.body, &candidate.model);
+        let built = adapter
+            .passthrough_request(body, &target)
+            .unwrap_or_else(|| {
+                Err(ApiError::new(
+                    lmrelay_ir::ErrorKind::Server,
+                    "This provider cannot take the request as sent.",
+                ))
+            });
+        let mut http_req = built.map_err(Failure::Local)?;
+        self.propagate_trace(&mut http_req, provider, candidate, key);
+        let result = self
+            .send(raw.envelope.stream, http_req, provider, candidate, key)
+            .await;
         if let (Some(t), Err(Failure::Upstream(e))) = (&ex.trace, &result) {
             t.fail_attempt(e.kind.as_str(), e.error.status);
         }
@@ -457,7 +518,7 @@ impl Attempts<'_> {
     /// Sends an attempt's upstream request and relays the answer.
     async fn send(
         &self,
-        req: &ChatRequest,
+        stream: bool,
         http_req: lmrelay_providers::UpstreamRequest,
         provider: &Provider,
         candidate: &Candidate,
@@ -469,7 +530,7 @@ impl Attempts<'_> {
         // Never past the request's own deadline, across attempts.
         let head_limit = limits
             .header
-            .min(if req.stream {
+            .min(if stream {
                 limits.first_token
             } else {
                 limits.total
@@ -498,7 +559,7 @@ impl Attempts<'_> {
             }
             return Err(Failure::Upstream(err));
         }
-        let result = if req.stream {
+        let result = if stream {
             stream::start(self, provider, candidate, key, resp, sent).await
         } else {
             self.complete(provider, candidate, key, resp, sent).await
@@ -579,13 +640,14 @@ impl Attempts<'_> {
         Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
     }
 
-    /// Whether `provider`'s answer goes to the client as the upstream sent it (the
-    /// same-protocol fast path): the client speaks the upstream's own chat protocol, the
-    /// provider needs nothing rewritten (a plain `openai` or `anthropic` provider — no vendor
-    /// preset, no Azure filter results, not the Responses API), and nothing here needs the
-    /// answer built (the cache, the audit log's content). What the canonical answer would
-    /// drop — further choices, logprobs, `system_fingerprint`, `service_tier`, annotations —
-    /// then reaches the client unchanged.
+    /// Whether `provider` takes the same-protocol fast path: the request goes upstream as
+    /// the client sent it (the model renamed) and the answer comes back as the upstream sent
+    /// it. So when the client speaks the upstream's own chat protocol, the provider needs
+    /// nothing rewritten (a plain `openai` or `anthropic` provider — no vendor preset, no
+    /// Azure filter results, not the Responses API — that keeps `passthrough`), and nothing
+    /// here needs the answer built (the cache, the audit log's content). What the canonical
+    /// path would drop — further choices, logprobs, `system_fingerprint`, `service_tier`,
+    /// annotations, fields lmrelay does not know — then reaches both ends unchanged.
     fn passes_through(
         &self,
         provider: &Provider,
@@ -596,6 +658,7 @@ impl Attempts<'_> {
             ClientProtocol::OpenAiChat | ClientProtocol::Anthropic
         ) && adapter.dialect() == self.ex.protocol.dialect()
             && adapter.passes_answers_through()
+            && provider.config.passthrough
             && provider.preset.is_none()
             && self.cache_key.is_none()
             && self.prompt.is_none()
