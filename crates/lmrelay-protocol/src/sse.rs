@@ -3,6 +3,17 @@
 
 use bytes::{BufMut, BytesMut};
 
+/// Whether `event` has the JSON key `key` (quotes included) followed by a value that starts
+/// with `value_start` (after the colon and any spaces): `"usage":{` but not `"usage":null`.
+pub fn has_key_with(event: &[u8], key: &[u8], value_start: u8) -> bool {
+    memchr::memmem::find_iter(event, key).any(|at| {
+        let mut rest = event[at + key.len()..]
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace());
+        rest.next() == Some(&b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(&value_start)
+    })
+}
+
 /// One SSE event: its optional `event:` name and its `data:` lines joined with `\n`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {

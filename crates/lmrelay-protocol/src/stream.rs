@@ -13,6 +13,12 @@ pub trait StreamDecoder: Send {
     /// The upstream closed the stream. If it ended before its terminal frame, appends an
     /// error event saying so.
     fn finish(&mut self, out: &mut Vec<StreamEvent>);
+    /// Whether a whole SSE event (its bytes up to and including the blank line) certainly
+    /// carries content alone — no usage, finish, error or end — so that a relay passing the
+    /// stream on unchanged, past its first content, need not decode it. `false` when unsure.
+    fn content_only(&self, _event: &[u8]) -> bool {
+        false
+    }
 }
 
 /// Turns canonical events into a client's stream frames.

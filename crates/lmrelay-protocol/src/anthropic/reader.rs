@@ -182,6 +182,20 @@ impl StreamReader {
 }
 
 impl StreamDecoder for StreamReader {
+    /// Deltas of a content block and pings are content alone; every other event (the
+    /// message's start, its delta with usage and stop reason, its stop, errors, the blocks'
+    /// starts and stops) is decoded.
+    fn content_only(&self, event: &[u8]) -> bool {
+        let name = event
+            .strip_prefix(b"event:")
+            .map(|rest| rest.trim_ascii_start())
+            .unwrap_or_default();
+        [&b"content_block_delta"[..], b"ping"].iter().any(|n| {
+            name.strip_prefix(*n)
+                .is_some_and(|rest| rest.first().is_some_and(|b| *b == b'\n' || *b == b'\r'))
+        })
+    }
+
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
         if self.done {
             return;

@@ -244,6 +244,18 @@ impl StreamReader {
 }
 
 impl StreamDecoder for StreamReader {
+    /// A chunk is content alone unless it has usage, a finish reason, an error, or is the
+    /// end (`[DONE]`), or names its event (OpenAI's chunks never do; an error may).
+    fn content_only(&self, event: &[u8]) -> bool {
+        use crate::sse::has_key_with;
+        use memchr::memmem::find;
+        !(has_key_with(event, b"\"usage\"", b'{')
+            || has_key_with(event, b"\"finish_reason\"", b'"')
+            || find(event, b"\"error\"").is_some()
+            || find(event, b"[DONE]").is_some()
+            || find(event, b"event:").is_some())
+    }
+
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
         self.sse.feed(bytes, &mut self.frames);
         let mut frames = std::mem::take(&mut self.frames);

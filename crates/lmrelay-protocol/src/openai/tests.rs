@@ -619,3 +619,25 @@ fn answer_summary_reads_usage_and_finish_and_refuses_what_is_no_completion() {
         assert_eq!(e.kind, lmrelay_ir::ErrorKind::BadGateway);
     }
 }
+
+#[test]
+fn a_chunk_is_content_alone_without_usage_finish_error_or_end() {
+    let r = StreamReader::new();
+    let yes = [
+        &b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}\n\n"[..],
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"say \\\"usage\\\": {\"}}]}\n\n",
+    ];
+    let no = [
+        &b"data: {\"choices\":[{\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n"[..],
+        b"data: {\"choices\":[],\"usage\" : {\"prompt_tokens\":1}}\n\n",
+        b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
+        b"data: [DONE]\n\n",
+        b"event: error\ndata: {}\n\n",
+    ];
+    for e in yes {
+        assert!(r.content_only(e), "{}", String::from_utf8_lossy(e));
+    }
+    for e in no {
+        assert!(!r.content_only(e), "{}", String::from_utf8_lossy(e));
+    }
+}

@@ -67,6 +67,9 @@ struct RawPass {
     drop_usage_only: bool,
     /// Whether the upstream said how the answer finished.
     saw_finish: bool,
+    /// Whether the stream is committed to the client: from then on an event of content
+    /// alone is passed on without being decoded (only usage, finish and errors matter).
+    committed: bool,
 }
 
 // === impl RawPass ===
@@ -155,6 +158,10 @@ impl RawPass {
         events: &mut Vec<StreamEvent>,
         out: &mut BytesMut,
     ) {
+        if self.committed && decoder.content_only(event) {
+            out.extend_from_slice(event);
+            return;
+        }
         let before = events.len();
         decoder.feed(event, events);
         let new = &events[before..];
@@ -213,6 +220,7 @@ pub(super) async fn start(
         drop_usage_only: ex.protocol == crate::protocol::ClientProtocol::OpenAiChat
             && !meta.include_usage,
         saw_finish: false,
+        committed: false,
     });
     // What the fast path passes on once the stream is committed.
     let mut held = BytesMut::new();
@@ -282,6 +290,9 @@ pub(super) async fn start(
             provider: provider.config.name.clone(),
         })
         .observe(ttft.as_secs_f64());
+    if let Some(r) = raw.as_mut() {
+        r.committed = true;
+    }
     let encoder = ex.protocol.stream_encoder(meta);
     let content_type = encoder.content_type();
     let relay = StreamRelay {
@@ -557,11 +568,12 @@ impl Drop for StreamRelay {
 mod tests {
     use super::*;
 
-    fn raw(drop_usage_only: bool) -> RawPass {
+    fn raw(drop_usage_only: bool, committed: bool) -> RawPass {
         RawPass {
             partial: BytesMut::new(),
             drop_usage_only,
             saw_finish: false,
+            committed,
         }
     }
 
@@ -573,8 +585,14 @@ mod tests {
     ];
 
     /// Runs `stream` through a fast-path pass split at `cut` (and every `step` bytes after).
-    fn run(stream: &[u8], cut: usize, step: usize, drop_usage_only: bool) -> (Vec<u8>, RawPass) {
-        let mut pass = raw(drop_usage_only);
+    fn run(
+        stream: &[u8],
+        cut: usize,
+        step: usize,
+        drop_usage_only: bool,
+        committed: bool,
+    ) -> (Vec<u8>, RawPass, Vec<StreamEvent>) {
+        let mut pass = raw(drop_usage_only, committed);
         let mut decoder = lmrelay_protocol::openai::StreamReader::new();
         let (mut events, mut out) = (Vec::new(), BytesMut::new());
         let mut at = 0;
@@ -587,7 +605,7 @@ mod tests {
             next = end + step.max(1);
         }
         assert!(pass.finish(&mut decoder, &mut events, &mut out).is_none());
-        (out.to_vec(), pass)
+        (out.to_vec(), pass, events)
     }
 
     #[test]
@@ -595,9 +613,19 @@ mod tests {
         let stream = CHUNKS.concat();
         for cut in 0..stream.len() {
             for step in [1, 7, 64, stream.len()] {
-                let (out, pass) = run(stream.as_bytes(), cut, step, false);
-                assert_eq!(out, stream.as_bytes(), "cut {cut} step {step}");
-                assert!(pass.saw_finish);
+                // Committed, the content chunk is not decoded; usage and finish still are.
+                for committed in [false, true] {
+                    let (out, pass, events) = run(stream.as_bytes(), cut, step, false, committed);
+                    assert_eq!(out, stream.as_bytes(), "cut {cut} step {step}");
+                    assert!(pass.saw_finish);
+                    assert!(events
+                        .iter()
+                        .any(|e| matches!(e, StreamEvent::Usage(u) if u.input == 3)));
+                    let decoded_text = events
+                        .iter()
+                        .any(|e| matches!(e, StreamEvent::TextDelta(_)));
+                    assert_eq!(decoded_text, !committed);
+                }
             }
         }
     }
@@ -607,14 +635,14 @@ mod tests {
         let stream = CHUNKS.concat();
         let without: String = [CHUNKS[0], CHUNKS[1], CHUNKS[3]].concat();
         for cut in [1, 100, 200, stream.len()] {
-            let (out, _) = run(stream.as_bytes(), cut, 13, true);
+            let (out, _, _) = run(stream.as_bytes(), cut, 13, true, true);
             assert_eq!(String::from_utf8(out).expect("utf-8"), without);
         }
     }
 
     #[test]
     fn an_event_that_never_ends_is_bounded() {
-        let mut pass = raw(false);
+        let mut pass = raw(false, true);
         let mut decoder = lmrelay_protocol::openai::StreamReader::new();
         let (mut events, mut out) = (Vec::new(), BytesMut::new());
         let block = vec![b'a'; 1 << 20];

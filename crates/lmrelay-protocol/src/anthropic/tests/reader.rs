@@ -247,3 +247,27 @@ proptest! {
         prop_assert_eq!(decode(&chunks), expected());
     }
 }
+
+#[test]
+fn only_block_deltas_and_pings_are_content_alone() {
+    let r = StreamReader::new();
+    let yes = [
+        &b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n"[..],
+        b"event:content_block_delta\r\ndata: {}\r\n\r\n",
+        b"event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    ];
+    let no = [
+        &b"event: message_start\ndata: {}\n\n"[..],
+        b"event: message_delta\ndata: {\"usage\":{\"output_tokens\":3}}\n\n",
+        b"event: error\ndata: {\"type\":\"error\"}\n\n",
+        b"event: content_block_deltas\ndata: {}\n\n",
+        b"data: {\"type\":\"content_block_delta\"}\n\n",
+        b"event: message_stop\ndata: {}\n\n",
+    ];
+    for e in yes {
+        assert!(r.content_only(e), "{}", String::from_utf8_lossy(e));
+    }
+    for e in no {
+        assert!(!r.content_only(e), "{}", String::from_utf8_lossy(e));
+    }
+}
