@@ -6,6 +6,7 @@ pub mod activity;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod bounds;
 pub mod cache;
 pub mod concurrency;

@@ -20,10 +20,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Shared state of the handlers: the current runtime, swapped atomically on reload, and
-/// the live state that outlives every runtime.
+/// Shared state of the handlers, behind one `Arc` (the router clones it for every
+/// request): the current runtime, swapped atomically on reload, and the live state that
+/// outlives every runtime.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub runtime: Arc<ArcSwap<Runtime>>,
     pub live: Arc<Live>,
     /// The certificate served when `[server.tls]` is set; reloads read it again.
@@ -84,11 +95,11 @@ impl Gateway {
             .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Gateway {
             listener,
-            state: AppState {
+            state: AppState(Arc::new(SharedState {
                 runtime: Arc::new(ArcSwap::from_pointee(runtime)),
                 live,
                 tls,
-            },
+            })),
             drain,
         })
     }
@@ -278,39 +289,21 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(service::metrics))
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
-        .layer(middleware::from_fn(catch_panic))
-        .layer(middleware::from_fn_with_state(
-            in_flight,
-            crate::edge::overload::limit_in_flight,
-        ))
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(in_flight, edge))
         .with_state(state)
 }
 
-/// A last line of defence: a handler that panics answers a 500 in the client's protocol
-/// shape (never a dropped connection or a Rust message), and the panic is logged.
-async fn catch_panic(req: Request, next: Next) -> Response {
+/// What every exchange goes through, in one layer: a request id (the client's
+/// `x-request-id`, or a new one) on the request and its response, `x-lmrelay-provider`
+/// (`lmrelay` when the gateway answered itself), the `max_in_flight` limit, and a last line
+/// of defence against a handler that panics: a 500 in the client's protocol shape (never a
+/// dropped connection or a Rust message), logged.
+async fn edge(
+    axum::extract::State(permits): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     use futures_util::FutureExt;
-    let path = req.uri().path().to_owned();
-    match std::panic::AssertUnwindSafe(next.run(req))
-        .catch_unwind()
-        .await
-    {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::error!(path, "a request handler panicked");
-            let err = lmrelay_ir::ApiError::new(
-                lmrelay_ir::ErrorKind::Server,
-                "lmrelay hit an internal error while serving this request; it has been logged.",
-            );
-            crate::error::render(service::protocol_for_path(&path), &err)
-        }
-    }
-}
-
-/// Gives every exchange a request id and every response `x-request-id` and
-/// `x-lmrelay-provider` (`lmrelay` when the gateway answered itself).
-async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -318,10 +311,34 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| lmrelay_protocol::tools::random_id("req_", 24));
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut resp = next.run(req).await;
+    let header = HeaderValue::from_str(&id).ok();
+    req.extensions_mut().insert(RequestId(id));
+    let uri = req.uri().clone();
+    let mut resp = match crate::edge::overload::admit_in_flight(&permits, uri.path()) {
+        Err(refused) => refused,
+        Ok(permit) => {
+            let resp = match std::panic::AssertUnwindSafe(next.run(req))
+                .catch_unwind()
+                .await
+            {
+                Ok(resp) => resp,
+                Err(_) => {
+                    tracing::error!(path = uri.path(), "a request handler panicked");
+                    let err = lmrelay_ir::ApiError::new(
+                        lmrelay_ir::ErrorKind::Server,
+                        "lmrelay hit an internal error while serving this request; it has been logged.",
+                    );
+                    crate::error::render(service::protocol_for_path(uri.path()), &err)
+                }
+            };
+            match permit {
+                Some(p) => crate::edge::overload::hold(resp, p),
+                None => resp,
+            }
+        }
+    };
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = header {
         h.insert("x-request-id", v);
     }
     if !h.contains_key(PROVIDER_HEADER) {

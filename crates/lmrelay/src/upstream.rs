@@ -72,14 +72,14 @@ async fn read_limited(
         return Err(SendError::TooLarge(limit));
     }
     let read = async {
-        let mut buf = bytes::BytesMut::new();
+        let mut buf = crate::body::Gathered::with_hint(0);
         while let Some(chunk) = resp.chunk().await? {
             if buf.len() + chunk.len() > limit {
                 return Ok(Err(SendError::TooLarge(limit)));
             }
-            buf.extend_from_slice(&chunk);
+            buf.push(chunk);
         }
-        Ok::<_, reqwest::Error>(Ok(buf.freeze()))
+        Ok::<_, reqwest::Error>(Ok(buf.into_bytes()))
     };
     match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(SendError::Timeout),

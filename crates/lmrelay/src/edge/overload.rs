@@ -6,15 +6,13 @@ use crate::error::render;
 use crate::error::GatewayError;
 use crate::handlers::service::protocol_for_path;
 use axum::body::Body;
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::Frame;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The 503 for a request the gateway has no room for.
 pub fn overloaded(path: &str, what: &str) -> Response {
@@ -33,20 +31,20 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// Middleware: holds one of `max_in_flight` permits for each request until its response
-/// body is done; without one, answers 503.
-pub async fn limit_in_flight(
-    axum::extract::State(permits): axum::extract::State<Arc<Semaphore>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if exempt(req.uri().path()) {
-        return next.run(req).await;
+/// One of `max_in_flight` permits for a request to `path`, to be held until its response
+/// body is done ([`hold`]); `None` for paths that answer whatever the load; without a
+/// permit free, the 503 to answer.
+pub fn admit_in_flight(
+    permits: &Arc<Semaphore>,
+    path: &str,
+) -> Result<Option<OwnedSemaphorePermit>, Response> {
+    if exempt(path) {
+        return Ok(None);
     }
-    let Ok(permit) = permits.try_acquire_owned() else {
-        return overloaded(req.uri().path(), "requests in flight (max_in_flight)");
-    };
-    hold(next.run(req).await, permit)
+    match permits.clone().try_acquire_owned() {
+        Ok(permit) => Ok(Some(permit)),
+        Err(_) => Err(overloaded(path, "requests in flight (max_in_flight)")),
+    }
 }
 
 /// `resp` with `guard` kept alive until its body is done (or dropped): a permit, a slot.

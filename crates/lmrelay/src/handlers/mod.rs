@@ -7,6 +7,7 @@ pub mod openai;
 pub mod service;
 
 use crate::auth;
+use crate::body::Gathered;
 use crate::error::{ErrorReply, GatewayError};
 use crate::limits;
 use crate::protocol::ClientProtocol;
@@ -146,7 +147,7 @@ async fn read_limited(
         return Err(too_large());
     }
     // The declared length is the client's word: reserve no more than a modest amount on it.
-    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(64 * 1024));
+    let mut buf = Gathered::with_hint(declared.unwrap_or(0).min(limit).min(64 * 1024));
     let mut seen = 0usize;
     let mut deadline = tokio::time::Instant::now() + BODY_DEADLINE;
     loop {
@@ -162,7 +163,7 @@ async fn read_limited(
             let was_over = seen > limit;
             seen += data.len();
             if seen <= limit {
-                buf.extend_from_slice(&data);
+                buf.push(data);
             } else if seen > limit.saturating_add(DRAIN_LIMIT) {
                 break;
             } else if !was_over {
@@ -174,7 +175,7 @@ async fn read_limited(
     if seen > limit {
         return Err(too_large());
     }
-    Ok(buf.freeze())
+    Ok(buf.into_bytes())
 }
 
 /// The one chat path: accept, decode, check the allowlist and the key's limits, relay.
