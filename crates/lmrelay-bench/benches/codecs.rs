@@ -381,6 +381,22 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
+    // The same-protocol fast path's request side: the envelope read and the model spliced
+    // in, against the canonical decode and encode it replaces.
+    let mut group = c.benchmark_group("request/envelope");
+    for (name, body) in requests.iter().take(2) {
+        let body = bytes::Bytes::from(body.clone());
+        let read = |b: &[u8]| match *name {
+            "openai_chat" => lmrelay_protocol::Envelope::openai(b),
+            _ => lmrelay_protocol::Envelope::anthropic(b),
+        };
+        assert!(read(&body).is_some(), "{name}: not an envelope");
+        group.bench_function(*name, |b| {
+            b.iter(|| read(black_box(&body)).map(|e| e.body_for(&body, "upstream-model").len()))
+        });
+    }
+    group.finish();
+
     let canonical = decode_client("openai_chat", &requests[0].1);
     let mut group = c.benchmark_group("request/encode");
     for (name, encode) in upstream_encoders() {
