@@ -18,6 +18,7 @@ pub mod gateway_keys;
 pub use lmrelay_providers::glob;
 pub mod handlers;
 pub mod health;
+pub mod http_clients;
 pub mod images;
 pub mod kept_responses;
 pub mod limits;

@@ -33,6 +33,8 @@ pub struct Live {
     /// Set to `true` when the gateway shuts down: long-lived answers (the dashboard's event
     /// stream) end then instead of holding the drain.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// The HTTP clients to upstreams, kept across reloads with their connection pools.
+    pub http_clients: crate::http_clients::HttpClients,
     /// Seals secrets kept in the store (`store.encryption_key`); `None` when unset, and
     /// then secrets cannot be added at runtime.
     pub sealer: Option<Sealer>,
@@ -99,6 +101,7 @@ impl Live {
             closing: tokio::sync::watch::Sender::new(false),
             audit,
             sealer,
+            http_clients: Default::default(),
         };
         live.gateway_keys
             .load(&*live.store)
@@ -122,6 +125,7 @@ impl Live {
             activity: Default::default(),
             closing: tokio::sync::watch::Sender::new(false),
             sealer,
+            http_clients: Default::default(),
         })
     }
 }

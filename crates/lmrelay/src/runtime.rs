@@ -7,6 +7,7 @@
 use crate::config::{Config, KeyConfig, ProviderConfig, UpstreamTls};
 use crate::gateway_keys::{config_index, Digest32};
 use crate::health::{ProviderHealth, TargetStats};
+use crate::http_clients::ClientSpec;
 use crate::live::Live;
 use crate::routing::strategy::Schedule;
 use crate::routing::{self, Candidate};
@@ -72,19 +73,16 @@ pub enum RuntimeError {
 impl Runtime {
     pub fn build(config: Config, live: &Arc<Live>) -> Result<Runtime, RuntimeError> {
         let health = &*live.health;
-        // Providers with the same connect timeout and TLS options share a client (and its
-        // connection pool).
-        let mut clients: Vec<(Duration, UpstreamTls, reqwest::Client)> = Vec::new();
-        let mut client_for = |connect: Duration,
-                              tls: &UpstreamTls|
-         -> Result<reqwest::Client, RuntimeError> {
-            if let Some((_, _, c)) = clients.iter().find(|(d, t, _)| *d == connect && t == tls) {
-                return Ok(c.clone());
-            }
-            let c = http_client(connect, tls)?;
-            clients.push((connect, tls.clone(), c.clone()));
-            Ok(c)
-        };
+        // Providers with the same connect timeout and TLS material share a client (and its
+        // connection pool), which outlives this runtime in `live` (a reload keeps it).
+        let mut used: Vec<ClientSpec> = Vec::new();
+        let mut client_for =
+            |connect: Duration, tls: &UpstreamTls| -> Result<reqwest::Client, RuntimeError> {
+                let spec = ClientSpec::read(connect, tls)?;
+                let client = live.http_clients.get(&spec)?;
+                used.push(spec);
+                Ok(client)
+            };
         let mut providers = Vec::with_capacity(config.providers.len());
         for p in &config.providers {
             let mut names: Vec<&str> = p.models.iter().map(String::as_str).collect();
@@ -136,6 +134,7 @@ impl Runtime {
             .into_iter()
             .map(|m| m.id)
             .collect();
+        live.http_clients.keep_only(&used);
         Ok(Runtime {
             known_models,
             config_keys: config_index(&config.keys),
@@ -180,39 +179,6 @@ impl Runtime {
 /// The upstream HTTP client: no redirects (a redirect would carry credentials such as
 /// `x-api-key` to another host), `TCP_NODELAY`, pooled connections, and the provider's own
 /// CA certificates and client certificate when it has them.
-fn http_client(
-    connect_timeout: Duration,
-    tls: &UpstreamTls,
-) -> Result<reqwest::Client, RuntimeError> {
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lmrelay/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &tls.ca_file {
-        let pem = read_pem(ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| tls_error(ca, &e))?;
-        if certs.is_empty() {
-            return Err(RuntimeError::Tls {
-                path: ca.display().to_string(),
-                why: "no PEM certificate in the file".into(),
-            });
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        let mut pem = read_pem(cert)?;
-        pem.push(b'\n');
-        pem.extend(read_pem(key)?);
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| tls_error(key, &e))?;
-        b = b.identity(identity);
-    }
-    Ok(b.build()?)
-}
-
 /// The files a config names that cannot be used — the edge's certificate and key, the
 /// providers' CA and client certificates — one line each (for `lmrelay check`).
 pub fn unusable_files(config: &Config) -> Vec<String> {
@@ -223,22 +189,11 @@ pub fn unusable_files(config: &Config) -> Vec<String> {
         }
     }
     for p in &config.providers {
-        if let Err(e) = http_client(p.timeouts.connect, &p.tls) {
+        if let Err(e) = ClientSpec::read(p.timeouts.connect, &p.tls).and_then(|s| s.build()) {
             out.push(format!("providers `{}`: {e}", p.name));
         }
     }
     out
-}
-
-fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, RuntimeError> {
-    std::fs::read(path).map_err(|e| tls_error(path, &e))
-}
-
-fn tls_error(path: &std::path::Path, e: &dyn std::error::Error) -> RuntimeError {
-    RuntimeError::Tls {
-        path: path.display().to_string(),
-        why: e.to_string(),
-    }
 }
 
 // === impl Provider ===
