@@ -114,7 +114,7 @@ QUIET_HEALTH = '[health]\ninterval = "0s"\nfailure_threshold = 1000\n'
 
 
 def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN,
-                health: str = QUIET_HEALTH) -> str:
+                health: str = QUIET_HEALTH, canonical_twins: bool = True) -> str:
     """The gateway config: our top-level keys, then the providers and routes shared with the
     Rust integration tests (testdata/mock-routes.toml)."""
     shared = (ROOT / "testdata" / "mock-routes.toml").read_text()
@@ -124,7 +124,7 @@ def config_text(port: int, urls: dict[str, str], admin_token: str = ADMIN_TOKEN,
     # The admin API, so tests can clear the key marks that their injected 429s and 401s leave.
     admin = f'[admin]\ntoken = "{admin_token}"\n'
     canonical = CANONICAL_TWINS.replace("OPENAI_URL", urls["openai"]).replace(
-        "ANTHROPIC_URL", urls["anthropic"]).replace("UPSTREAM_KEY", UPSTREAM_KEY)
+        "ANTHROPIC_URL", urls["anthropic"]).replace("UPSTREAM_KEY", UPSTREAM_KEY) if canonical_twins else ""
     return (f'listen = "127.0.0.1:{port}"\ndrain_timeout = "2s"\n\n{health}\n{admin}\n{shared}'
             f'\n{canonical}')
 
@@ -172,7 +172,7 @@ def rotate_upstream_keys(gateway: str, http, admin_token: str = ADMIN_TOKEN) -> 
 
 
 @contextlib.contextmanager
-def running_stack(health: str = QUIET_HEALTH):
+def running_stack(health: str = QUIET_HEALTH, canonical_twins: bool = True):
     """Starts an lmrelay-mock (OpenAI, Anthropic and Ollama upstreams) and a gateway in front
     of it with the admin token, and stops both (by PID, bounded waits) on exit."""
     bins = bin_dir()
@@ -199,7 +199,7 @@ def running_stack(health: str = QUIET_HEALTH):
 
         port = free_port()
         cfg = log_dir / "lmrelay.toml"
-        cfg.write_text(config_text(port, urls, health=health))
+        cfg.write_text(config_text(port, urls, health=health, canonical_twins=canonical_twins))
         gw = subprocess.Popen([str(gw_bin), "serve", "-c", str(cfg)], stdout=gw_log, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, env=env)
         procs.append((gw, "lmrelay"))

@@ -202,7 +202,7 @@ async function main() {
   const oaKey = 'tr[data-provider="oa"] td.keys li';
   await until('the key of oa invalid', () => text(page, oaKey), (t) => t.includes('invalid'));
   await shot(page, 'key-invalid');
-  const rotate = page.getByRole('button', { name: 'Rotate keys of oa' });
+  const rotate = page.getByRole('button', { name: 'Rotate keys of oa', exact: true });
   await rotate.focus();
   await page.keyboard.press('Enter');
   await until('the rotation to be announced', () => text(page, '#status'), (t) => t.startsWith('Keys of oa rotated') && t.includes(' ok'));
