@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+# The SDK suite's harness, and the modules beside it that it imports.
+sys.path.insert(0, str(Path(__file__).parent.parent))
 _spec = importlib.util.spec_from_file_location("lmrelay_e2e_harness", Path(__file__).parent.parent / "conftest.py")
 assert _spec and _spec.loader
 harness = importlib.util.module_from_spec(_spec)
