@@ -71,6 +71,14 @@ pub fn inactive_settings(c: &Config) -> Vec<String> {
         );
     }
     for (i, p) in c.providers.iter().enumerate() {
+        let fast_path = adapter_for(p.kind).passes_answers_through()
+            && lmrelay_providers::preset_named(&p.type_name).is_none();
+        if !p.passthrough && !fast_path {
+            out.push(format!(
+                "providers[{i}].passthrough (`{}`): this provider type always goes through the canonical codecs (only openai without a vendor preset, and anthropic, pass requests through)",
+                p.name
+            ));
+        }
         let tls = &p.tls;
         if (tls.ca_file.is_some() || tls.client_cert.is_some()) && !p.base_url.starts_with("https:")
         {
@@ -129,6 +137,12 @@ models = ["gpt-4o-mini"]
 base_url = "http://127.0.0.1:9"
 ca_file = "ca.pem"
 prices = { "gpt-4o" = { input = 1.0, output = 2.0 }, "gpt-4o-mini" = { input = 0.1, output = 0.2 } }
+[[providers]]
+name = "gq"
+type = "groq"
+keys = ["k"]
+models = ["llama-3.3-70b"]
+passthrough = false
 [[routes]]
 model = "cached"
 targets = ["oa/gpt-4o-mini"]
@@ -159,13 +173,14 @@ regions = ["eu"]
             "store.limits_on_failure",
             "fetch_private_images",
             "providers[0].ca_file/client_cert",
+            "providers[1].passthrough",
         ] {
             assert!(
                 found.iter().any(|l| l.starts_with(field)),
                 "{field} in {found:#?}"
             );
         }
-        assert_eq!(found.len(), 10, "{found:#?}");
+        assert_eq!(found.len(), 11, "{found:#?}");
         let clean = parse_str(
             "[[providers]]\nname = \"oa\"\ntype = \"openai\"\nkeys = [\"k\"]\nmodels = [\"*\"]\n",
             Format::Toml,
