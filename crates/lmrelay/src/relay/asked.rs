@@ -9,11 +9,16 @@ use bytes::Bytes;
 use lmrelay_ir::{ApiError, ChatRequest};
 use lmrelay_protocol::{Envelope, ResponseMeta};
 
-/// A chat request: its canonical form, its client's bytes, or both.
+/// A chat request: its canonical form, or its client's bytes (and, once something needed
+/// it, the canonical form decoded from them).
 pub struct Asked {
     protocol: ClientProtocol,
-    raw: Option<Raw>,
-    canonical: Option<ChatRequest>,
+    form: Form,
+}
+
+enum Form {
+    Decoded(ChatRequest),
+    Raw(Raw, Option<ChatRequest>),
 }
 
 /// A body as the client sent it, and its envelope.
@@ -29,8 +34,7 @@ impl Asked {
     pub fn decoded(protocol: ClientProtocol, req: ChatRequest) -> Self {
         Asked {
             protocol,
-            raw: None,
-            canonical: Some(req),
+            form: Form::Decoded(req),
         }
     }
 
@@ -47,109 +51,107 @@ impl Asked {
         if !crate::bounds::within(e.messages, e.tools, e.stop, e.n) {
             return None;
         }
+        let raw = Raw {
+            body: body.clone(),
+            envelope,
+        };
         Some(Asked {
             protocol,
-            raw: Some(Raw {
-                body: body.clone(),
-                envelope,
-            }),
-            canonical: None,
+            form: Form::Raw(raw, None),
         })
     }
 
     /// The client's body and its envelope, when the request came as one.
     pub fn as_raw(&self) -> Option<&Raw> {
-        self.raw.as_ref()
+        match &self.form {
+            Form::Raw(raw, _) => Some(raw),
+            Form::Decoded(_) => None,
+        }
+    }
+
+    /// The canonical form, if it has been decoded.
+    pub fn as_decoded(&self) -> Option<&ChatRequest> {
+        match &self.form {
+            Form::Decoded(req) => Some(req),
+            Form::Raw(_, decoded) => decoded.as_ref(),
+        }
     }
 
     pub fn model(&self) -> &str {
-        match (&self.canonical, &self.raw) {
-            (Some(c), _) => &c.model,
-            (None, Some(r)) => &r.envelope.model,
-            (None, None) => "",
+        match &self.form {
+            Form::Decoded(req) => &req.model,
+            Form::Raw(raw, _) => &raw.envelope.model,
         }
     }
 
     pub fn stream(&self) -> bool {
-        match (&self.canonical, &self.raw) {
-            (Some(c), _) => c.stream,
-            (None, Some(r)) => r.envelope.stream,
-            (None, None) => false,
+        match &self.form {
+            Form::Decoded(req) => req.stream,
+            Form::Raw(raw, _) => raw.envelope.stream,
         }
     }
 
     pub fn max_tokens(&self) -> Option<u32> {
-        match (&self.canonical, &self.raw) {
-            (Some(c), _) => c.sampling.max_tokens,
-            (None, Some(r)) => r.envelope.max_tokens,
-            (None, None) => None,
+        match &self.form {
+            Form::Decoded(req) => req.sampling.max_tokens,
+            Form::Raw(raw, _) => raw.envelope.max_tokens,
         }
     }
 
     /// The input tokens estimated before the call (what the limits count).
     pub fn estimated_tokens(&self) -> u64 {
-        match (&self.canonical, &self.raw) {
-            (Some(c), _) => super::estimate_tokens(c),
-            (None, Some(r)) => r.envelope.estimated_tokens,
-            (None, None) => 1,
+        match &self.form {
+            Form::Decoded(req) => super::estimate_tokens(req),
+            Form::Raw(raw, _) => raw.envelope.estimated_tokens,
         }
     }
 
     /// How the conversation opens, for upstream-key affinity. A request keeps the hash of
     /// the form it came in, so a conversation's requests agree with each other.
     pub fn opening(&self) -> Option<u64> {
-        match (&self.raw, &self.canonical) {
-            (Some(r), _) => r.envelope.opening,
-            (None, Some(c)) => super::conversation_affinity(c),
-            (None, None) => None,
+        match &self.form {
+            Form::Decoded(req) => super::conversation_affinity(req),
+            Form::Raw(raw, _) => raw.envelope.opening,
         }
     }
 
     /// What the client's encoders need of the request.
     pub fn meta(&self, started_ms: u64) -> ResponseMeta {
-        match (&self.canonical, &self.raw) {
-            (Some(c), _) => ResponseMeta {
-                model: c.model.clone(),
+        match &self.form {
+            Form::Decoded(req) => ResponseMeta {
+                model: req.model.clone(),
                 started_ms,
-                include_usage: c.include_usage,
-                include_reasoning: c.wants_reasoning(),
-                tool_namespaces: c.tool_namespaces.clone(),
+                include_usage: req.include_usage,
+                include_reasoning: req.wants_reasoning(),
+                tool_namespaces: req.tool_namespaces.clone(),
             },
-            (None, Some(r)) => ResponseMeta {
-                model: r.envelope.model.clone(),
+            Form::Raw(raw, _) => ResponseMeta {
+                model: raw.envelope.model.clone(),
                 started_ms,
-                include_usage: r.envelope.include_usage,
-                include_reasoning: r.envelope.reasoning,
-                tool_namespaces: Default::default(),
-            },
-            (None, None) => ResponseMeta {
-                model: String::new(),
-                started_ms,
-                include_usage: false,
-                include_reasoning: false,
+                include_usage: raw.envelope.include_usage,
+                include_reasoning: raw.envelope.reasoning,
                 tool_namespaces: Default::default(),
             },
         }
-    }
-
-    /// The canonical form, if it has been decoded.
-    pub fn as_decoded(&self) -> Option<&ChatRequest> {
-        self.canonical.as_ref()
     }
 
     /// The canonical form, decoded from the client's body the first time it is asked for
     /// (a body the envelope reader took can still be refused here, with the codec's precise
     /// error, or by the bounds).
     pub fn canonical(&mut self) -> Result<&mut ChatRequest, ApiError> {
-        let req = match self.canonical.take() {
-            Some(req) => req,
-            None => {
-                let body = self.raw.as_ref().map(|r| &r.body[..]).unwrap_or_default();
-                let req = self.protocol.decode(body)?;
-                crate::bounds::check(&req)?;
-                req
+        match &mut self.form {
+            Form::Decoded(req) => Ok(req),
+            Form::Raw(raw, decoded) => {
+                let req = match decoded.take() {
+                    Some(req) => req,
+                    None => {
+                        let req = self.protocol.decode(&raw.body)?;
+                        crate::bounds::check(&req)?;
+                        req
+                    }
+                };
+                Ok(decoded.insert(req))
             }
-        };
-        Ok(self.canonical.insert(req))
+        }
     }
 }

@@ -249,11 +249,17 @@ pub async fn chat(rt: Arc<Runtime>, ex: Exchange, mut asked: Asked) -> Response 
             }
             let key = key.as_deref();
             let adapter = provider.chat_adapter(&candidate.model);
-            let outcome = match asked.as_raw() {
-                Some(raw) if attempts.passes_through(provider, adapter) => {
-                    attempts.attempt_raw(raw, provider, candidate, key).await
+            let fast = asked
+                .as_raw()
+                .filter(|_| attempts.passes_through(provider, adapter))
+                .and_then(|raw| attempts.raw_request(raw, provider, candidate, key));
+            let outcome = match fast {
+                Some((stream, built)) => {
+                    attempts
+                        .dispatch(stream, built, provider, candidate, key)
+                        .await
                 }
-                _ => match asked.canonical() {
+                None => match asked.canonical() {
                     Ok(req) => {
                         attempts
                             .try_relaxing(req, &mut relaxed, provider, candidate, key)
@@ -438,49 +444,47 @@ impl Attempts<'_> {
         if !own {
             req.extra = extra;
         }
-        let mut http_req = built.map_err(Failure::Local)?;
-        self.propagate_trace(&mut http_req, provider, candidate, key);
-        let result = self
-            .send(req.stream, http_req, provider, candidate, key)
-            .await;
-        if let (Some(t), Err(Failure::Upstream(e))) = (&ex.trace, &result) {
-            t.fail_attempt(e.kind.as_str(), e.error.status);
-        }
-        result
+        self.dispatch(req.stream, built, provider, candidate, key)
+            .await
     }
 
-    /// One attempt on the same-protocol fast path: the client's body, with the candidate's
-    /// model spliced in, sent with the adapter's URL and headers.
-    async fn attempt_raw(
+    /// The same-protocol fast path's request: the client's body with the candidate's model
+    /// spliced in, with the adapter's URL and headers, and whether it streams. `None` when
+    /// the adapter has no such request (the canonical path then serves).
+    fn raw_request(
         &self,
         raw: &asked::Raw,
         provider: &Provider,
         candidate: &Candidate,
         key: Option<&UpstreamKey>,
-    ) -> Result<Response, Failure> {
-        let ex = self.ex;
-        let adapter = provider.chat_adapter(&candidate.model);
+    ) -> Option<(bool, Result<lmrelay_providers::UpstreamRequest, ApiError>)> {
         let target = provider.target(
             &candidate.model,
             key.map(|k| &k.secret),
-            ex.protocol.dialect(),
-            &ex.headers,
+            self.ex.protocol.dialect(),
+            &self.ex.headers,
         );
         let body = raw.envelope.body_for(&raw.body, &candidate.model);
-        let built = adapter
-            .passthrough_request(body, &target)
-            .unwrap_or_else(|| {
-                Err(ApiError::new(
-                    lmrelay_ir::ErrorKind::Server,
-                    "This provider cannot take the request as sent.",
-                ))
-            });
+        let built = provider
+            .chat_adapter(&candidate.model)
+            .passthrough_request(body, &target)?;
+        Some((raw.envelope.stream, built))
+    }
+
+    /// Sends an attempt's built request (traced) and relays the answer; a request that
+    /// could not be built is this candidate's local failure.
+    async fn dispatch(
+        &self,
+        stream: bool,
+        built: Result<lmrelay_providers::UpstreamRequest, ApiError>,
+        provider: &Provider,
+        candidate: &Candidate,
+        key: Option<&UpstreamKey>,
+    ) -> Result<Response, Failure> {
         let mut http_req = built.map_err(Failure::Local)?;
         self.propagate_trace(&mut http_req, provider, candidate, key);
-        let result = self
-            .send(raw.envelope.stream, http_req, provider, candidate, key)
-            .await;
-        if let (Some(t), Err(Failure::Upstream(e))) = (&ex.trace, &result) {
+        let result = self.send(stream, http_req, provider, candidate, key).await;
+        if let (Some(t), Err(Failure::Upstream(e))) = (&self.ex.trace, &result) {
             t.fail_attempt(e.kind.as_str(), e.error.status);
         }
         result
